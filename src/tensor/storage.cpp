@@ -1,0 +1,56 @@
+// Storage and allocators: the aligned CPU allocator and the per-device allocator registry.
+#include "tessera/tensor/storage.h"
+
+#include <cstdlib>
+#include <new>
+
+#include "tessera/tensor/error.h"
+
+namespace tessera {
+
+namespace {
+class CpuAllocator final : public Allocator {
+ public:
+  void* allocate(size_t nbytes, Device) override {
+    if (nbytes == 0) return nullptr;
+    size_t rounded = (nbytes + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, rounded);
+    if (!p) throw RuntimeError(fmt::format("cpu allocator: out of memory allocating {} bytes", nbytes));
+    return p;
+  }
+  void deallocate(void* ptr, size_t, Device) override { std::free(ptr); }
+};
+
+Allocator* g_allocators[kNumDeviceTypes] = {cpu_allocator(), nullptr};
+}  // namespace
+
+Allocator* cpu_allocator() {
+  static CpuAllocator a;
+  return &a;
+}
+
+void register_allocator(DeviceType type, Allocator* allocator) { g_allocators[int(type)] = allocator; }
+
+Allocator* allocator_for(Device device) {
+  Allocator* a = g_allocators[int(device.type)];
+  if (!a) {
+    throw DeviceError(fmt::format("no allocator for device {}: tessera was built without the CUDA backend, "
+                                  "or no CUDA device is available", device.str()));
+  }
+  return a;
+}
+
+StorageImpl::StorageImpl(size_t nbytes, Device device)
+    : nbytes_(nbytes), device_(device), allocator_(allocator_for(device)) {
+  data_ = allocator_->allocate(nbytes, device);
+}
+
+StorageImpl::StorageImpl(void* data, size_t nbytes, Device device, std::function<void(void*)> deleter)
+    : data_(data), nbytes_(nbytes), device_(device), deleter_(std::move(deleter)) {}
+
+StorageImpl::~StorageImpl() {
+  if (allocator_) allocator_->deallocate(data_, nbytes_, device_);
+  else if (deleter_) deleter_(data_);
+}
+
+}  // namespace tessera

@@ -1,0 +1,11 @@
+// The umbrella header: #include <tessera/tessera.h> gives the whole public API.
+#pragma once
+
+#include "tessera/autograd/ops.h"
+#include "tessera/tensor/device.h"
+#include "tessera/tensor/dtype.h"
+#include "tessera/tensor/error.h"
+#include "tessera/tensor/factory.h"
+#include "tessera/tensor/scalar.h"
+#include "tessera/tensor/tensor.h"
+#include "tessera/tensor/tensor_options.h"
