@@ -2,6 +2,7 @@
 #pragma once
 
 #include "tessera/autograd/ops.h"
+#include "tessera/build_info.h"
 #include "tessera/tensor/device.h"
 #include "tessera/tensor/dtype.h"
 #include "tessera/tensor/error.h"
