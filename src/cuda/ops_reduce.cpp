@@ -55,9 +55,24 @@ void CudaBackend::reduce(ReduceOp op, const Tensor& out, const Tensor& in, IntAr
   if (out.numel() == 0) return;
   Ctx ctx(in);
   Rows r = rows_of(in, dims);
-  Tensor tmp = raw::empty({r.rows}, TensorOptions(acc_dtype(in.dtype())).device(in.device()));
-  TESSERA_CUDA_CHECK(kern::reduce_rows(kern::RedOp(int(op)), mptr(tmp), cptr(r.data), kdt(in.dtype()), r.rows, r.n,
-                                       ctx.stream));
+  DType adt = acc_dtype(in.dtype());
+  Tensor tmp = raw::empty({r.rows}, TensorOptions(adt).device(in.device()));
+  // Few long rows: one block per row would leave most SMs idle, so split each row into `chunks`
+  // equal pieces (when its length allows), reduce the pieces, then reduce the partial results.
+  int64_t chunks = 1;
+  if (r.rows < 128 && r.n >= (int64_t(1) << 16))
+    while (chunks < 1024 && r.n % (chunks * 2) == 0 && r.n / (chunks * 2) >= 4096) chunks *= 2;
+  if (chunks > 1) {
+    kern::RedOp first = op == ReduceOp::Mean ? kern::RedOp::Sum : kern::RedOp(int(op));
+    Tensor part = raw::empty({r.rows * chunks}, TensorOptions(adt).device(in.device()));
+    TESSERA_CUDA_CHECK(kern::reduce_rows(first, mptr(part), cptr(r.data), kdt(in.dtype()), r.rows * chunks,
+                                         r.n / chunks, ctx.stream));
+    TESSERA_CUDA_CHECK(kern::reduce_rows(first, mptr(tmp), cptr(part), kdt(adt), r.rows, chunks, ctx.stream));
+    if (op == ReduceOp::Mean) binary_scalar(BinaryOp::Div, tmp, tmp, Scalar(double(r.n)), false);
+  } else {
+    TESSERA_CUDA_CHECK(kern::reduce_rows(kern::RedOp(int(op)), mptr(tmp), cptr(r.data), kdt(in.dtype()), r.rows,
+                                         r.n, ctx.stream));
+  }
   store_rows(out, tmp);
 }
 

@@ -526,6 +526,22 @@ TEST(CudaReduce, LargeRowOddSize) {
   double s = 0;
   for (double v : x) s += v;
   expect_close(out, std::vector<double>{s}, {1e-5, 0}, "sum 1000003");
+  // a power-of-two length takes the two-stage (chunked) path
+  for (DType dt : {kFloat32, kBFloat16, kInt64}) {
+    Tensor h2 = random_cpu({2, 1 << 21}, dt);
+    std::vector<double> x2 = values(h2);
+    for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max, ReduceOp::Min}) {
+      if (op == ReduceOp::Mean && is_integral(dt)) continue;
+      DType odt = op == ReduceOp::Sum && is_integral(dt) ? kInt64 : dt;
+      Tensor o2 = poisoned({2, 1}, odt);
+      gpu().reduce(op, o2, to_cuda(h2), {1});
+      std::vector<double> want;
+      for (int r = 0; r < 2; ++r)
+        want.push_back(round_to(ref_reduce(op, std::vector<double>(x2.begin() + r * (1 << 21), x2.begin() + (r + 1) * (1 << 21))), odt));
+      Tol tol = is_integral(dt) ? Tol{0, 0} : dt == kFloat32 ? Tol{1e-5, 1e-3} : Tol{1.6e-2, 0.5};
+      expect_close(o2, want, tol, std::string(reduce_op_name(op)) + " chunked " + dn(dt));
+    }
+  }
 }
 
 TEST(CudaReduce, ArgMaxMinVarLogsumexp) {
