@@ -41,7 +41,9 @@ void* CachingAllocator::allocate(size_t nbytes, Device device) {
   void* ptr = nullptr;
   size_t block = size;
   auto it = st.free_blocks.lower_bound(size);
-  size_t slack = std::max(it == st.free_blocks.end() ? 0 : it->first / 4, kLargeRound);
+  // Take a cached block only if it wastes little: a quarter of the request, at least one
+  // rounding step (so a small request never pins a large block).
+  size_t slack = std::max(size / 4, size <= kSmall ? kSmallRound : kLargeRound);
   if (it != st.free_blocks.end() && it->first - size <= slack) {
     block = it->first;
     ptr = it->second;

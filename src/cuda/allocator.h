@@ -16,8 +16,8 @@ namespace tessera::cuda {
 // cudaMalloc/cudaFree synchronise the device and cost tens of microseconds, so freed blocks are
 // kept per device in free lists keyed by size and handed out again. Sizes are rounded to size
 // classes: multiples of 512 B up to 1 MiB, multiples of 2 MiB above. A request takes the
-// smallest cached block of at least its rounded size that wastes at most 1/4 of the block (or
-// 2 MiB). When cudaMalloc fails the cache is emptied and the call retried once; if it still
+// smallest cached block of at least its rounded size that wastes at most a quarter of the
+// request (at least 512 B for small requests, 2 MiB for large ones). When cudaMalloc fails the cache is emptied and the call retried once; if it still
 // fails the error says how much was asked for, allocated and reserved. Blocks are reused without
 // waiting, which is safe under Note [cuda streams] (one stream per device).
 class CachingAllocator final : public Allocator {
