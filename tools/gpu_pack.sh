@@ -14,6 +14,9 @@ if [ ! -f build-gpu/build.ninja ]; then
 else
   meson configure build-gpu -Dgpu_archs="$archs" >/dev/null
 fi
+# Meson 1.0 does not record header dependencies of .cu files (no nvcc depfile), so an edited
+# .cuh/.h would not rebuild the kernels: touch them (ccache makes an unchanged rebuild cheap).
+touch src/cuda/kernels/*.cu
 ninja -C build-gpu tests/cuda/test_cuda tools/tessera-gpu-bench tests/tensor/test_tensor
 rm -rf build-gpu-bundle
 mkdir -p build-gpu-bundle/bin build-gpu-bundle/lib
