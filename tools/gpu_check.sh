@@ -13,7 +13,8 @@ status_smi="?"; status_libs="?"; status_gpu="not run"; status_unit="not run"; st
 
 echo "==== gpu_check: $(date -u) on $(hostname)"
 [ -f "$B/COMMIT" ] && echo "bundle: $(tr '\n' ' ' < "$B/COMMIT")"
-if [ ! -x "$B/bin/test_cuda" ]; then
+chmod +x "$B"/bin/* 2>/dev/null || true  # in case the copy lost the executable bits
+if [ ! -f "$B/bin/test_cuda" ]; then
   echo "gpu_check: $B/bin/test_cuda not found: carry build-gpu-bundle (tools/gpu_pack.sh makes it)"
   exit 2
 fi
