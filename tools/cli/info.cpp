@@ -7,8 +7,10 @@
 
 #include "cli/commands.h"
 #include "tessera/build_info.h"
-#include "tessera/tensor/backend.h"
 #include "tessera/tensor/cpu/loops.h"
+#ifdef TESSERA_HAVE_CUDA
+#include "tessera/cuda/cuda.h"
+#endif
 
 namespace tessera::cli {
 
@@ -42,8 +44,14 @@ void print_info() {
   fmt::print("this machine:\n");
   fmt::print("  cpu          {}\n", cpu_model());
   fmt::print("  cpu threads  {}\n", cpu::num_threads());
-  fmt::print("  cuda backend {}\n", has_backend(DeviceType::CUDA) ? "registered"
-                                    : b.cuda ? "not registered (no usable GPU)" : "not built");
+#ifdef TESSERA_HAVE_CUDA
+  if (cuda::is_available())
+    fmt::print("  cuda         {} device(s)\n", cuda::device_count());
+  else
+    fmt::print("  cuda         no usable device: {}\n", cuda::unavailable_reason());
+#else
+  fmt::print("  cuda         not built\n");
+#endif
 }
 
 }  // namespace
