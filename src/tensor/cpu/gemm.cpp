@@ -1,0 +1,168 @@
+// CPU gemm primitive: float32/float64 through OpenBLAS (cpu/blas.h), bfloat16/float16 by
+// converting panels to float32 (accumulate in fp32, round once), int32/int64 and the no-BLAS
+// fallback through a built-in blocked kernel.
+#include <algorithm>
+#include <climits>
+#include <type_traits>
+#include <vector>
+
+#include "tessera/tensor/cpu/blas.h"
+#include "tessera/tensor/cpu/cpu_backend.h"
+#include "tessera/tensor/cpu/loops.h"
+#include "tessera/tensor/gemm_layout.h"
+
+namespace tessera::cpu {
+
+namespace {
+
+// One matrix operand: element (i, j) is at p[i * rs + j * cs].
+template <typename T>
+struct Mat {
+  const T* p;
+  int64_t rs, cs;
+  const T& at(int64_t i, int64_t j) const { return p[i * rs + j * cs]; }
+};
+
+// C[M, N] (row-major, ldc) = alpha * A @ B + beta * C, accumulating in Acc. Blocked over K and
+// N with a packed B panel; rows are split across threads. beta == 0 never reads C.
+template <typename T, typename Acc>
+void builtin_gemm(int64_t M, int64_t N, int64_t K, double alpha, Mat<T> A, Mat<T> B, double beta, T* C, int64_t ldc) {
+  constexpr int64_t kKc = 256, kNc = 512;
+  std::vector<Acc> acc(size_t(M * N), Acc(0));
+  std::vector<Acc> panel(size_t(kKc * kNc));
+  for (int64_t k0 = 0; k0 < K; k0 += kKc) {
+    const int64_t kc = std::min(kKc, K - k0);
+    for (int64_t n0 = 0; n0 < N; n0 += kNc) {
+      const int64_t nc = std::min(kNc, N - n0);
+      for (int64_t k = 0; k < kc; ++k) {
+        for (int64_t j = 0; j < nc; ++j) panel[size_t(k * nc + j)] = cast_element<Acc>(B.at(k0 + k, n0 + j));
+      }
+      parallel_for(M, kc * nc, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+          Acc* crow = acc.data() + i * N + n0;
+          for (int64_t k = 0; k < kc; ++k) {
+            const Acc av = cast_element<Acc>(A.at(i, k0 + k));
+            const Acc* brow = panel.data() + k * nc;
+            for (int64_t j = 0; j < nc; ++j) crow[j] += av * brow[j];
+          }
+        }
+      });
+    }
+  }
+  using Scale = std::conditional_t<std::is_integral_v<Acc>, Acc, double>;
+  const Scale a = Scale(alpha), b = Scale(beta);
+  parallel_for(M, N, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      T* crow = C + i * ldc;
+      const Acc* arow = acc.data() + i * N;
+      for (int64_t j = 0; j < N; ++j) {
+        Scale v = a * Scale(arow[j]);
+        if (beta != 0) v += b * Scale(cast_element<Acc>(crow[j]));
+        crow[j] = cast_element<T>(Acc(v));
+      }
+    }
+  });
+}
+
+bool fits_blas(int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb) {
+  return m <= INT_MAX && n <= INT_MAX && k <= INT_MAX && lda <= INT_MAX && ldb <= INT_MAX;
+}
+
+// float32/float64: OpenBLAS when loaded, else the built-in kernel.
+template <typename T>
+void float_gemm(int64_t M, int64_t N, int64_t K, double alpha, Mat<T> A, Mat<T> B, double beta, T* C, int64_t ldc) {
+  const OpenBlasApi* blas = openblas();
+  auto la = gemm_layout(M, K, A.rs, A.cs);
+  auto lb = gemm_layout(K, N, B.rs, B.cs);
+  TESSERA_INTERNAL_ASSERT(la && lb, "gemm operand without a BLAS layout");
+  if (blas && fits_blas(M, N, K, la->ld, lb->ld) && ldc <= INT_MAX) {
+    constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
+    const int ta = la->transposed ? kTrans : kNoTrans, tb = lb->transposed ? kTrans : kNoTrans;
+    if constexpr (std::is_same_v<T, float>) {
+      blas->sgemm(kRowMajor, ta, tb, int(M), int(N), int(K), float(alpha), A.p, int(la->ld), B.p, int(lb->ld),
+                  float(beta), C, int(ldc));
+    } else {
+      blas->dgemm(kRowMajor, ta, tb, int(M), int(N), int(K), alpha, A.p, int(la->ld), B.p, int(lb->ld), beta, C,
+                  int(ldc));
+    }
+    return;
+  }
+  builtin_gemm<T, T>(M, N, K, alpha, A, B, beta, C, ldc);
+}
+
+// bfloat16/float16: panels of A and B converted to float32, multiplied by the float32 gemm into
+// a float32 block, which is scaled and rounded once into C (Note [reduced precision compute]).
+template <typename T>
+void half_gemm(int64_t M, int64_t N, int64_t K, double alpha, Mat<T> A, Mat<T> B, double beta, T* C, int64_t ldc) {
+  constexpr int64_t kMb = 1024, kNb = 1024;
+  const int64_t nb_max = std::min(N, kNb), mb_max = std::min(M, kMb);
+  std::vector<float> bf(size_t(K * nb_max)), af(size_t(mb_max * K)), cf(size_t(mb_max * nb_max));
+  for (int64_t n0 = 0; n0 < N; n0 += kNb) {
+    const int64_t nb = std::min(kNb, N - n0);
+    parallel_for(K, nb, [&](int64_t k0, int64_t k1) {
+      for (int64_t k = k0; k < k1; ++k) {
+        for (int64_t j = 0; j < nb; ++j) bf[size_t(k * nb + j)] = float(B.at(k, n0 + j));
+      }
+    });
+    for (int64_t m0 = 0; m0 < M; m0 += kMb) {
+      const int64_t mb = std::min(kMb, M - m0);
+      parallel_for(mb, K, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+          for (int64_t k = 0; k < K; ++k) af[size_t(i * K + k)] = float(A.at(m0 + i, k));
+        }
+      });
+      float_gemm<float>(mb, nb, K, alpha, Mat<float>{af.data(), K, 1}, Mat<float>{bf.data(), nb, 1}, 0.0, cf.data(),
+                        nb);
+      const float b = float(beta);
+      parallel_for(mb, nb, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+          T* crow = C + (m0 + i) * ldc + n0;
+          const float* frow = cf.data() + i * nb;
+          for (int64_t j = 0; j < nb; ++j) {
+            float v = frow[j];
+            if (beta != 0) v += b * float(crow[j]);
+            crow[j] = T(v);
+          }
+        }
+      });
+    }
+  }
+}
+
+}  // namespace
+
+void CpuBackend::gemm(const Tensor& out, const Tensor& a, const Tensor& b, double alpha, double beta) {
+  TESSERA_INTERNAL_ASSERT(out.dim() == 3 && a.dim() == 3 && b.dim() == 3, "gemm expects 3-D operands");
+  TESSERA_INTERNAL_ASSERT(out.is_contiguous(), "gemm: out must be contiguous");
+  TESSERA_INTERNAL_ASSERT(a.dtype() == out.dtype() && b.dtype() == out.dtype(), "gemm: mixed dtypes");
+  const int64_t batch = out.size(0), M = out.size(1), N = out.size(2), K = a.size(2);
+  TESSERA_INTERNAL_ASSERT(a.size(0) == batch && b.size(0) == batch && a.size(1) == M && b.size(1) == K &&
+                              b.size(2) == N,
+                          "gemm: shapes {} {} {}", shape_str(out.sizes()), shape_str(a.sizes()), shape_str(b.sizes()));
+  if (out.numel() == 0) return;
+  TESSERA_DISPATCH_NUMERIC_TYPES(out.dtype(), "gemm", [&] {
+    using T = scalar_t;
+    const T* pa = a.data_ptr<T>();
+    const T* pb = b.data_ptr<T>();
+    T* pc = out.data_ptr<T>();
+    for (int64_t i = 0; i < batch; ++i) {
+      Mat<T> A{pa + i * a.stride(0), a.stride(1), a.stride(2)};
+      Mat<T> B{pb + i * b.stride(0), b.stride(1), b.stride(2)};
+      T* C = pc + i * M * N;
+      if (K == 0) {
+        // Empty sum: alpha * 0 + beta * C.
+        for (int64_t j = 0; j < M * N; ++j) C[j] = beta == 0 ? T(0) : cast_element<T>(beta * cast_element<double>(C[j]));
+        continue;
+      }
+      if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+        float_gemm<T>(M, N, K, alpha, A, B, beta, C, N);
+      } else if constexpr (std::is_same_v<T, BFloat16> || std::is_same_v<T, Half>) {
+        half_gemm<T>(M, N, K, alpha, A, B, beta, C, N);
+      } else {
+        builtin_gemm<T, acc_type<T>>(M, N, K, alpha, A, B, beta, C, N);
+      }
+    }
+  });
+}
+
+}  // namespace tessera::cpu
