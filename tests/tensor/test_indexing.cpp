@@ -537,3 +537,59 @@ TEST(CrossEntropy, MatchesPyTorchGolden) {
     }
   }
 }
+
+// ---------------------------------------------------------------- sizes that run on several threads
+
+TEST(Indexing, LargeInputsSplitAcrossThreads) {
+  // Above the loops' parallel threshold (32768 elements), with repeated indices so that
+  // index_add/scatter_add collide: a race between threads would lose additions.
+  const int64_t V = 300, D = 256, N = 1000;
+  std::vector<int64_t> ids(static_cast<size_t>(N));
+  for (int64_t i = 0; i < N; ++i) ids[size_t(i)] = (i * 7919) % V;
+  Tensor w = random_tensor({V, D}, kFloat32, 20);
+  std::vector<double> wv = values_f64(w);
+  Tensor e = embedding(w, index_tensor(ids, {N}));
+  std::vector<double> ev = values_f64(e);
+  for (int64_t i = 0; i < N; ++i) {
+    for (int64_t j = 0; j < D; ++j) ASSERT_EQ(ev[size_t(i * D + j)], wv[size_t(ids[size_t(i)] * D + j)]);
+  }
+  Tensor g = random_tensor({N, D}, kFloat64, 21);
+  std::vector<double> gv = values_f64(g), want(size_t(V * D), 0.0);
+  for (int64_t i = 0; i < N; ++i) {
+    for (int64_t j = 0; j < D; ++j) want[size_t(ids[size_t(i)] * D + j)] += gv[size_t(i * D + j)];
+  }
+  std::vector<double> got = values_f64(raw::embedding_backward(g, index_tensor(ids, {N}), V));
+  for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-12);
+  // index_add along dim 1 of a [D, V] tensor (many outer blocks, few columns)
+  Tensor x = zeros({D, V}, kFloat64);
+  got = values_f64(x.index_add(1, index_tensor(ids, {N}), g.t()));
+  for (int64_t r = 0; r < D; ++r) {
+    for (int64_t c = 0; c < V; ++c) ASSERT_NEAR(got[size_t(r * V + c)], want[size_t(c * D + r)], 1e-12);
+  }
+  // scatter_add of ones into [B, V] counts, gather back
+  const int64_t B = 40;
+  std::vector<int64_t> sidx(static_cast<size_t>(B * N));
+  for (size_t i = 0; i < sidx.size(); ++i) sidx[i] = int64_t((i * 131) % size_t(V));
+  Tensor counts = zeros({B, V}, kInt64).scatter_add(1, index_tensor(sidx, {B, N}), ones({B, N}, kInt64));
+  std::vector<double> cv = values_f64(counts), cwant(size_t(B * V), 0.0);
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t i = 0; i < N; ++i) cwant[size_t(b * V + sidx[size_t(b * N + i)])] += 1;
+  }
+  EXPECT_EQ(cv, cwant);
+  Tensor gathered = gather(counts, 1, index_tensor(sidx, {B, N}));
+  std::vector<double> gg = values_f64(gathered);
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t i = 0; i < N; ++i) ASSERT_EQ(gg[size_t(b * N + i)], cwant[size_t(b * V + sidx[size_t(b * N + i)])]);
+  }
+  // cross-entropy over many rows
+  const int64_t R = 128, C = 333;
+  Tensor logits = random_tensor({R, C}, kFloat64, 22, 3.0);
+  std::vector<int64_t> t = random_targets(R, C, 23);
+  CeRef ref = reference_ce(values_f64(logits), R, C, t, -100, 0.1, Reduction::Sum);
+  auto [loss, lse] = raw::cross_entropy(logits, index_tensor(t, {R}), -100, 0.1, Reduction::Sum);
+  EXPECT_NEAR(loss.item<double>(), ref.total, 1e-9);
+  std::vector<double> gr =
+      values_f64(raw::cross_entropy_backward(ones({}, kFloat64), logits, lse, index_tensor(t, {R}), -100, 0.1,
+                                             Reduction::Sum));
+  for (size_t i = 0; i < gr.size(); ++i) ASSERT_NEAR(gr[i], ref.grad[i], 1e-12);
+}

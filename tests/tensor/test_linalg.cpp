@@ -194,6 +194,9 @@ TEST(Matmul, NonContiguousOperands) {
     Tensor bt = random_tensor({3, 5, 4}, dt, 5).transpose(1, 2);  // [3, 4, 5]
     check_matmul(bt, random_tensor({3, 5, 2}, dt, 6), d + " batched transposed @ batched");
     check_matmul(bt, random_tensor({5, 2}, dt, 7), d + " batched transposed @ matrix (not foldable)");
+    // batch + rows column-major overall ([K, B, M] memory): foldable into one transposed GEMM
+    Tensor cm = random_tensor({5, 3, 4}, dt, 17).permute({1, 2, 0});  // [3, 4, 5] strides [4, 1, 12]
+    check_matmul(cm, random_tensor({5, 2}, dt, 18), d + " folded column-major @ matrix");
     // expanded batch (stride 0) on either side
     Tensor e = random_tensor({1, 4, 5}, dt, 8).expand({3, 4, 5});
     check_matmul(e, random_tensor({3, 5, 2}, dt, 9), d + " expanded @ batched");
