@@ -263,6 +263,17 @@ TEST(Matmul, LargeAcrossKernelBlocks) {
   check_matmul(ia, ib, "int32 9x270x515");
 }
 
+TEST(Matmul, IntegersAreExactAndWrapLikeTheirType) {
+  // int64 products beyond float64's 53-bit mantissa stay exact
+  Tensor a = from_vector<int64_t>({int64_t(1) << 40, 3}, {1, 2});
+  Tensor b = from_vector<int64_t>({(int64_t(1) << 20) + 1, 5}, {2, 1});
+  EXPECT_EQ(matmul(a, b).item<int64_t>(), (int64_t(1) << 60) + (int64_t(1) << 40) + 15);
+  // int32 wraps modulo 2^32: 2^16 * 2^16 + 2^16 * 1 -> 2^16
+  Tensor c = from_vector<int32_t>({65536, 65536}, {1, 2});
+  Tensor d = from_vector<int32_t>({65536, 1}, {2, 1});
+  EXPECT_EQ(matmul(c, d).item<int32_t>(), 65536);
+}
+
 TEST(Matmul, BuiltinKernelWithoutBlas) {
   cpu::set_blas_enabled(false);
   for (DType dt : {kFloat32, kFloat64, kBFloat16}) {

@@ -55,5 +55,17 @@ int main(int argc, char** argv) {
     }
     std::printf("\n");
   }
+  // tessera's OpenMP kernels right after an OpenBLAS call (Note [openblas thread timeout]): an
+  // int32 matmul (built-in kernel, compute-bound, on OpenMP threads) alone and after a float32 one.
+  Tensor ia = full({256, 256}, 1, kInt32), ib = full({256, 256}, 2, kInt32);
+  Tensor fa = full({512, 512}, 0.5), fb = full({512, 512}, 0.25);
+  double int_alone = best_seconds(reps, [&] { matmul(ia, ib); });
+  double float_alone = best_seconds(reps, [&] { matmul(fa, fb); });
+  double both = best_seconds(reps, [&] {
+    matmul(fa, fb);
+    matmul(ia, ib);
+  });
+  std::printf("int32 256^3 matmul (OpenMP): alone %.2f ms, right after a float32 512^3 matmul %.2f ms\n",
+              int_alone * 1e3, (both - float_alone) * 1e3);
   return 0;
 }

@@ -25,6 +25,14 @@ namespace tessera::cpu {
 // the CPU supports. So meson does not link libopenblas: gemm dlopen()s it at first use, after
 // setting OPENBLAS_CORETYPE (unless the user set it) to the best core type this CPU supports.
 // openblas_get_corename() reports what was chosen (blas_core_name(); printed by the tests).
+//
+// Note [openblas thread timeout]
+// OpenBLAS's worker threads busy-wait for new work for 2^28 cycles (~0.1 s) after each call.
+// tessera's own kernels run on OpenMP threads, so on a machine with few cores those spinning
+// workers take the cores from the next elementwise/reduction op (measured: a 2-thread OpenMP
+// loop right after an sgemm ran ~7x slower). We set OPENBLAS_THREAD_TIMEOUT (unless the user
+// set it) to 2^14 cycles, a few microseconds: workers still stay hot between back-to-back GEMMs
+// of a batched matmul, and go to sleep before the next op.
 
 namespace {
 
@@ -38,6 +46,7 @@ void load() {
 #ifdef TESSERA_HAVE_OPENBLAS
   std::string core = preferred_openblas_coretype();
   if (!core.empty()) setenv("OPENBLAS_CORETYPE", core.c_str(), /*overwrite=*/0);
+  setenv("OPENBLAS_THREAD_TIMEOUT", "14", /*overwrite=*/0);  // Note [openblas thread timeout]
   void* handle = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
   if (!handle) {
     const char* err = dlerror();

@@ -23,34 +23,75 @@ struct Mat {
   const T& at(int64_t i, int64_t j) const { return p[i * rs + j * cs]; }
 };
 
-// C[M, N] (row-major, ldc) = alpha * A @ B + beta * C, accumulating in Acc. Blocked over K and
-// N with a packed B panel; rows are split across threads. beta == 0 never reads C.
+// Register-blocked micro-kernel: out[MR, NR] (row stride ldo) += Ap @ Bp, where Ap is a packed
+// [kc, MR] panel of A and Bp a packed [kc, NR] panel of B (both zero-padded). The MR x NR
+// accumulator tile stays in vector registers (NR * sizeof(Acc) = 64 bytes per row).
+template <typename Acc, int MR, int NR>
+inline void micro_kernel(int64_t kc, const Acc* __restrict ap, const Acc* __restrict bp, Acc* __restrict out,
+                         int64_t ldo, int64_t mr, int64_t nr) {
+  Acc c[MR][NR] = {};
+  for (int64_t k = 0; k < kc; ++k) {
+    const Acc* b = bp + k * NR;
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      const Acc a = ap[k * MR + i];
+#pragma GCC unroll 16
+      for (int j = 0; j < NR; ++j) c[i][j] += a * b[j];
+    }
+  }
+  for (int64_t i = 0; i < mr; ++i) {
+    for (int64_t j = 0; j < nr; ++j) out[i * ldo + j] += c[i][j];
+  }
+}
+
+// C[M, N] (row-major, ldc) = alpha * A @ B + beta * C, accumulating in Acc: the kernel for
+// integers, and for floats when OpenBLAS is unavailable. Blocked over K (kKc) and N (kNc) with
+// packed panels; panels of MR rows are split across threads. beta == 0 never reads C.
 template <typename T, typename Acc>
 void builtin_gemm(int64_t M, int64_t N, int64_t K, double alpha, Mat<T> A, Mat<T> B, double beta, T* C, int64_t ldc) {
+  constexpr int MR = 4, NR = int(64 / sizeof(Acc));
   constexpr int64_t kKc = 256, kNc = 512;
   std::vector<Acc> acc(size_t(M * N), Acc(0));
-  std::vector<Acc> panel(size_t(kKc * kNc));
+  std::vector<Acc> bpack(size_t(kKc * kNc));
+  const int64_t row_panels = (M + MR - 1) / MR;
   for (int64_t k0 = 0; k0 < K; k0 += kKc) {
     const int64_t kc = std::min(kKc, K - k0);
     for (int64_t n0 = 0; n0 < N; n0 += kNc) {
       const int64_t nc = std::min(kNc, N - n0);
-      for (int64_t k = 0; k < kc; ++k) {
-        for (int64_t j = 0; j < nc; ++j) panel[size_t(k * nc + j)] = cast_element<Acc>(B.at(k0 + k, n0 + j));
-      }
-      parallel_for(M, kc * nc, [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) {
-          Acc* crow = acc.data() + i * N + n0;
+      const int64_t col_panels = (nc + NR - 1) / NR;
+      parallel_for(col_panels, kc * NR, [&](int64_t p0, int64_t p1) {
+        for (int64_t p = p0; p < p1; ++p) {
+          Acc* dst = bpack.data() + p * kc * NR;
           for (int64_t k = 0; k < kc; ++k) {
-            const Acc av = cast_element<Acc>(A.at(i, k0 + k));
-            const Acc* brow = panel.data() + k * nc;
-            for (int64_t j = 0; j < nc; ++j) crow[j] += av * brow[j];
+            for (int64_t j = 0; j < NR; ++j) {
+              const int64_t col = p * NR + j;
+              dst[k * NR + j] = col < nc ? cast_element<Acc>(B.at(k0 + k, n0 + col)) : Acc(0);
+            }
+          }
+        }
+      });
+      parallel_for(row_panels, kc * nc, [&](int64_t r0, int64_t r1) {
+        std::vector<Acc> apack(size_t(kc * MR));
+        for (int64_t r = r0; r < r1; ++r) {
+          const int64_t i0 = r * MR, mr = std::min<int64_t>(MR, M - i0);
+          for (int64_t k = 0; k < kc; ++k) {
+            for (int64_t i = 0; i < MR; ++i) {
+              apack[size_t(k * MR + i)] = i < mr ? cast_element<Acc>(A.at(i0 + i, k0 + k)) : Acc(0);
+            }
+          }
+          for (int64_t p = 0; p < col_panels; ++p) {
+            micro_kernel<Acc, MR, NR>(kc, apack.data(), bpack.data() + p * kc * NR, acc.data() + i0 * N + n0 + p * NR,
+                                      N, mr, std::min<int64_t>(NR, nc - p * NR));
           }
         }
       });
     }
   }
+  // Integers accumulate in the unsigned type of their width: wrapping arithmetic, so the result
+  // is the exact product modulo 2^bits (what PyTorch's integer matmul gives) without UB.
   using Scale = std::conditional_t<std::is_integral_v<Acc>, Acc, double>;
-  const Scale a = Scale(alpha), b = Scale(beta);
+  const Scale a = std::is_integral_v<Acc> ? Scale(int64_t(alpha)) : Scale(alpha);
+  const Scale b = std::is_integral_v<Acc> ? Scale(int64_t(beta)) : Scale(beta);
   parallel_for(M, N, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       T* crow = C + i * ldc;
@@ -63,6 +104,12 @@ void builtin_gemm(int64_t M, int64_t N, int64_t K, double alpha, Mat<T> A, Mat<T
     }
   });
 }
+
+// Integer accumulation type: the unsigned type of the same width (see builtin_gemm).
+template <typename T> struct int_acc { using type = T; };
+template <> struct int_acc<int32_t> { using type = uint32_t; };
+template <> struct int_acc<int64_t> { using type = uint64_t; };
+template <typename T> using IntAcc = typename int_acc<T>::type;
 
 bool fits_blas(int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb) {
   return m <= INT_MAX && n <= INT_MAX && k <= INT_MAX && lda <= INT_MAX && ldb <= INT_MAX;
@@ -159,7 +206,7 @@ void CpuBackend::gemm(const Tensor& out, const Tensor& a, const Tensor& b, doubl
       } else if constexpr (std::is_same_v<T, BFloat16> || std::is_same_v<T, Half>) {
         half_gemm<T>(M, N, K, alpha, A, B, beta, C, N);
       } else {
-        builtin_gemm<T, acc_type<T>>(M, N, K, alpha, A, B, beta, C, N);
+        builtin_gemm<T, IntAcc<T>>(M, N, K, alpha, A, B, beta, C, N);
       }
     }
   });
