@@ -3,6 +3,7 @@
 // fallback through a built-in blocked kernel.
 #include <algorithm>
 #include <climits>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -143,7 +144,9 @@ template <typename T>
 void half_gemm(int64_t M, int64_t N, int64_t K, double alpha, Mat<T> A, Mat<T> B, double beta, T* C, int64_t ldc) {
   constexpr int64_t kMb = 1024, kNb = 1024;
   const int64_t nb_max = std::min(N, kNb), mb_max = std::min(M, kMb);
-  std::vector<float> bf(size_t(K * nb_max)), af(size_t(mb_max * K)), cf(size_t(mb_max * nb_max));
+  // Scratch panels, left uninitialised (every element is written before it is read).
+  std::unique_ptr<float[]> bf(new float[size_t(K * nb_max)]), af(new float[size_t(mb_max * K)]),
+      cf(new float[size_t(mb_max * nb_max)]);
   for (int64_t n0 = 0; n0 < N; n0 += kNb) {
     const int64_t nb = std::min(kNb, N - n0);
     parallel_for(K, nb, [&](int64_t k0, int64_t k1) {
@@ -158,13 +161,13 @@ void half_gemm(int64_t M, int64_t N, int64_t K, double alpha, Mat<T> A, Mat<T> B
           for (int64_t k = 0; k < K; ++k) af[size_t(i * K + k)] = float(A.at(m0 + i, k));
         }
       });
-      float_gemm<float>(mb, nb, K, alpha, Mat<float>{af.data(), K, 1}, Mat<float>{bf.data(), nb, 1}, 0.0, cf.data(),
+      float_gemm<float>(mb, nb, K, alpha, Mat<float>{af.get(), K, 1}, Mat<float>{bf.get(), nb, 1}, 0.0, cf.get(),
                         nb);
       const float b = float(beta);
       parallel_for(mb, nb, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) {
           T* crow = C + (m0 + i) * ldc + n0;
-          const float* frow = cf.data() + i * nb;
+          const float* frow = cf.get() + i * nb;
           for (int64_t j = 0; j < nb; ++j) {
             float v = frow[j];
             if (beta != 0) v += b * float(crow[j]);
