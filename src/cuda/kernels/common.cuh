@@ -47,7 +47,7 @@ __host__ __device__ __forceinline__ To cast(From v) {
 }
 
 template <typename T>
-__device__ __forceinline__ T scalar_as(KScalar s) {
+__host__ __device__ __forceinline__ T scalar_as(KScalar s) {
   if constexpr (std::is_same_v<T, bool>) return s.d != 0.0 || s.i != 0;
   else if constexpr (std::is_integral_v<T>) return T(s.i);
   else if constexpr (std::is_same_v<T, double>) return s.d;
