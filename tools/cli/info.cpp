@@ -1,5 +1,6 @@
 // `tessera version` (the version string) and `tessera info` (what this build contains and what
-// this machine offers it: features, BLAS, threads, CPU model, CUDA backend availability).
+// this machine offers it: features, threads, CPU model, the OpenBLAS core type (Note [openblas
+// core type]), CUDA devices).
 #include <fmt/format.h>
 
 #include <fstream>
@@ -7,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "tessera/build_info.h"
+#include "tessera/tensor/cpu/blas.h"
 #include "tessera/tensor/cpu/loops.h"
 #ifdef TESSERA_HAVE_CUDA
 #include "tessera/cuda/cuda.h"
@@ -44,6 +46,8 @@ void print_info() {
   fmt::print("this machine:\n");
   fmt::print("  cpu          {}\n", cpu_model());
   fmt::print("  cpu threads  {}\n", cpu::num_threads());
+  // Loads OpenBLAS (as the first matmul would) to ask which kernels it runs.
+  fmt::print("  blas core    {}\n", cpu::blas_core_name());
 #ifdef TESSERA_HAVE_CUDA
   if (cuda::is_available())
     fmt::print("  cuda         {} device(s)\n", cuda::device_count());
