@@ -29,6 +29,13 @@ class CpuBackend final : public Backend {
   // copy_fill.cpp
   void copy(const Tensor& dst, const Tensor& src) override;
   void fill(const Tensor& out, Scalar value) override;
+
+  // attention.cpp
+  void attention(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
+                 double scale) override;
+  void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout, const Tensor& q,
+                          const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse, bool causal,
+                          double scale) override;
 };
 
 }  // namespace tessera::cpu
