@@ -2,10 +2,12 @@
 // attention in float64 (itself checked against naive loops and finite differences in
 // tests/tensor/test_attention.cpp) on the same (bf16/fp16-rounded) inputs. S in {1, 17, 128,
 // 257, 1024}, D in {64, 128}, causal both ways, bfloat16 and float16; outputs are poisoned
-// first; errors are relative norms ||got - ref|| / ||ref||.
+// first; errors are relative norms ||got - ref|| / ||ref||. Both forward implementations (tensor
+// cores, SIMT tiles) are checked.
 #include <cmath>
 
 #include "cuda_test_util.h"
+#include "tessera/cuda/kernels/kernel_api.h"
 
 using namespace tessera;
 using namespace cuda_test;
@@ -42,11 +44,17 @@ TEST(CudaAttention, ForwardBackwardVsFloat64) {
           auto [rdq, rdk, rdv] =
               raw::scaled_dot_product_attention_backward(f64(hg), f64(hq), f64(hk), f64(hv), ro, rl, causal);
           Tensor q = to_cuda(hq), k = to_cuda(hk), v = to_cuda(hv), g = to_cuda(hg);
-          Tensor out = poisoned({B, H, S, D}, dt), lse = poisoned({B, H, S}, kFloat32);
-          gpu().attention(out, lse, q, k, v, causal, scale);
-          double tol = dt == kBFloat16 ? 1e-2 : 2e-3;
-          EXPECT_LT(rel_err(out, ro), tol) << "out " << tag;
-          EXPECT_LT(rel_err(lse, rl), 1e-4) << "lse " << tag;
+          Tensor out, lse;
+          for (int impl : {1, 0}) {  // SIMT tiles, then tensor cores (the default, used below)
+            cuda::kern::set_attention_impl(impl);
+            out = poisoned({B, H, S, D}, dt);
+            lse = poisoned({B, H, S}, kFloat32);
+            gpu().attention(out, lse, q, k, v, causal, scale);
+            double tol = dt == kBFloat16 ? 1e-2 : 2e-3;
+            std::string itag = tag + (impl == 0 ? " (tensor cores)" : " (simt)");
+            EXPECT_LT(rel_err(out, ro), tol) << "out " << itag;
+            EXPECT_LT(rel_err(lse, rl), 1e-4) << "lse " << itag;
+          }
           Tensor dq = poisoned({B, H, S, D}, dt), dk = poisoned({B, H, S, D}, dt), dv = poisoned({B, H, S, D}, dt);
           gpu().attention_backward(dq, dk, dv, g, q, k, v, out, lse, causal, scale);
           double gtol = dt == kBFloat16 ? 2e-2 : 5e-3;

@@ -11,12 +11,16 @@
 // the output dims c + 4e, e < D/4, of row r. The 4 threads of a row are adjacent lanes of one
 // warp, so row reductions are two shuffles and the P/dS tile of a row is shared through
 // __syncwarp. Rows/keys past the sequence end are loaded as zeros and masked (score -inf / p 0).
-// This first version computes on the SIMT cores (no tensor cores yet).
+// The backward and the fallback forward compute on the SIMT cores; the default forward uses
+// tensor cores (attention_mma.cuh).
 #include <cfloat>
 
+#include "tessera/cuda/kernels/attention_mma.cuh"
 #include "tessera/cuda/kernels/common.cuh"
 
 namespace tessera::cuda::kern {
+
+extern int g_attention_impl;
 
 namespace {
 
@@ -258,6 +262,14 @@ __global__ void __launch_bounds__(kThreads) attn_bwd_dq_kernel(T* dq, const T* d
 template <typename T, int D>
 cudaError_t fwd_t(char* out, float* lse, const char* q, const char* k, const char* v, int64_t BH, int64_t Sq,
                   int64_t Sk, bool causal, double scale, cudaStream_t s) {
+  auto a16 = [](const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; };
+  if (g_attention_impl == 0 && a16(out) && a16(q) && a16(k) && a16(v)) {  // tensor cores: 16-byte tile loads
+    dim3 grid(unsigned(BH), unsigned((Sq + mma_attn::kBQ - 1) / mma_attn::kBQ));
+    mma_attn::fwd_kernel<T, D><<<grid, mma_attn::kThreads, 0, s>>>(
+        reinterpret_cast<T*>(out), lse, reinterpret_cast<const T*>(q), reinterpret_cast<const T*>(k),
+        reinterpret_cast<const T*>(v), Sq, Sk, causal, float(scale));
+    return cudaGetLastError();
+  }
   dim3 grid(unsigned(BH), unsigned((Sq + kTile - 1) / kTile));
   attn_fwd_kernel<T, D><<<grid, kThreads, 0, s>>>(reinterpret_cast<T*>(out), lse, reinterpret_cast<const T*>(q),
                                                   reinterpret_cast<const T*>(k), reinterpret_cast<const T*>(v), Sq,
@@ -288,6 +300,10 @@ cudaError_t bwd_t(char* dq, char* dk, char* dv, const char* dout, const char* q,
 }
 
 }  // namespace
+
+int g_attention_impl = 0;
+void set_attention_impl(int impl) { g_attention_impl = impl; }
+int attention_impl() { return g_attention_impl; }
 
 bool attention_supported(DT dt, int64_t head_dim) {
   return (dt == DT::BF16 || dt == DT::F16) && (head_dim == 64 || head_dim == 128);

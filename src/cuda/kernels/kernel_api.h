@@ -133,6 +133,10 @@ cudaError_t tril_triu(const TI& out, const TI& in, int64_t k, bool upper, cudaSt
 
 // ---- attention.cu ---- q/out [BH, Sq, D], k/v [BH, Sk, D] contiguous; lse float32 [BH, Sq].
 bool attention_supported(DT dt, int64_t head_dim);  // bf16/f16 with D in {64, 128}
+// Forward implementation: 0 = tensor cores (default), 1 = SIMT tiles (a reference the tests
+// compare too). Not thread-safe to change while kernels are being launched.
+void set_attention_impl(int impl);
+int attention_impl();
 cudaError_t attention_forward(char* out, float* lse, const char* q, const char* k, const char* v, DT dt, int64_t BH,
                               int64_t Sq, int64_t Sk, int64_t D, bool causal, double scale, cudaStream_t s);
 // workspace: BH * Sq floats (D_i = rowsum(dout * out)).
