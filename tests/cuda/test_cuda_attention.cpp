@@ -26,42 +26,55 @@ double rel_err(const Tensor& got, const Tensor& ref) {
   return std::sqrt(num / std::max(den, 1e-300));
 }
 Tensor f64(const Tensor& t) { return raw::to(t, Device::cpu(), kFloat64); }
+
+// One (dtype, D, S, causal) case: the forward with the implementation `impl` (0 tensor cores,
+// 1 SIMT) and, when `backward`, the backward from the float64 reference's out/lse (rounded to the
+// dtype), so a wrong forward cannot hide or fake a backward result.
+void attention_case(DType dt, int64_t D, int64_t S, bool causal, int impl, bool backward) {
+  const int64_t B = S >= 1024 ? 1 : 2, H = 2;
+  const double scale = 1.0 / std::sqrt(double(D));
+  std::string tag = dn(dt) + " D=" + std::to_string(D) + " S=" + std::to_string(S) + (causal ? " causal" : "") +
+                    (impl == 0 ? " (tensor cores)" : " (simt)");
+  Tensor hq = random_cpu({B, H, S, D}, dt, -1.5, 1.5), hk = random_cpu({B, H, S, D}, dt, -1.5, 1.5),
+         hv = random_cpu({B, H, S, D}, dt), hg = random_cpu({B, H, S, D}, dt);
+  auto [ro, rl] = raw::scaled_dot_product_attention(f64(hq), f64(hk), f64(hv), causal);
+  Tensor q = to_cuda(hq), k = to_cuda(hk), v = to_cuda(hv), g = to_cuda(hg);
+  cuda::kern::set_attention_impl(impl);
+  Tensor out = poisoned({B, H, S, D}, dt), lse = poisoned({B, H, S}, kFloat32);
+  gpu().attention(out, lse, q, k, v, causal, scale);
+  cuda::kern::set_attention_impl(0);
+  double tol = dt == kBFloat16 ? 1e-2 : 2e-3;
+  EXPECT_LT(rel_err(out, ro), tol) << "out " << tag;
+  EXPECT_LT(rel_err(lse, rl), 1e-4) << "lse " << tag;
+  if (!backward) return;
+  auto [rdq, rdk, rdv] =
+      raw::scaled_dot_product_attention_backward(f64(hg), f64(hq), f64(hk), f64(hv), ro, rl, causal);
+  Tensor ref_out = raw::to(ro, kDev, dt), ref_lse = raw::to(rl, kDev, kFloat32);
+  Tensor dq = poisoned({B, H, S, D}, dt), dk = poisoned({B, H, S, D}, dt), dv = poisoned({B, H, S, D}, dt);
+  gpu().attention_backward(dq, dk, dv, g, q, k, v, ref_out, ref_lse, causal, scale);
+  double gtol = dt == kBFloat16 ? 2e-2 : 5e-3;
+  EXPECT_LT(rel_err(dq, rdq), gtol) << "dq " << tag;
+  EXPECT_LT(rel_err(dk, rdk), gtol) << "dk " << tag;
+  EXPECT_LT(rel_err(dv, rdv), gtol) << "dv " << tag;
+}
 }  // namespace
 
-TEST(CudaAttention, ForwardBackwardVsFloat64) {
+// Separate suites (gpu_check runs one process per suite): a fault in one implementation
+// cannot hide the other's results.
+TEST(CudaAttentionSimt, ForwardBackwardVsFloat64) {
   REQUIRE_CUDA();
   for (DType dt : {kBFloat16, kFloat16})
     for (int64_t D : {64, 128})
       for (int64_t S : {1, 17, 128, 257, 1024})
-        for (bool causal : {false, true}) {
-          const int64_t B = S >= 1024 ? 1 : 2, H = 2;
-          const double scale = 1.0 / std::sqrt(double(D));
-          std::string tag = dn(dt) + " D=" + std::to_string(D) + " S=" + std::to_string(S) + (causal ? " causal" : "");
-          Tensor hq = random_cpu({B, H, S, D}, dt, -1.5, 1.5), hk = random_cpu({B, H, S, D}, dt, -1.5, 1.5),
-                 hv = random_cpu({B, H, S, D}, dt), hg = random_cpu({B, H, S, D}, dt);
-          // float64 reference on the CPU
-          auto [ro, rl] = raw::scaled_dot_product_attention(f64(hq), f64(hk), f64(hv), causal);
-          auto [rdq, rdk, rdv] =
-              raw::scaled_dot_product_attention_backward(f64(hg), f64(hq), f64(hk), f64(hv), ro, rl, causal);
-          Tensor q = to_cuda(hq), k = to_cuda(hk), v = to_cuda(hv), g = to_cuda(hg);
-          Tensor out, lse;
-          for (int impl : {1, 0}) {  // SIMT tiles, then tensor cores (the default, used below)
-            cuda::kern::set_attention_impl(impl);
-            out = poisoned({B, H, S, D}, dt);
-            lse = poisoned({B, H, S}, kFloat32);
-            gpu().attention(out, lse, q, k, v, causal, scale);
-            double tol = dt == kBFloat16 ? 1e-2 : 2e-3;
-            std::string itag = tag + (impl == 0 ? " (tensor cores)" : " (simt)");
-            EXPECT_LT(rel_err(out, ro), tol) << "out " << itag;
-            EXPECT_LT(rel_err(lse, rl), 1e-4) << "lse " << itag;
-          }
-          Tensor dq = poisoned({B, H, S, D}, dt), dk = poisoned({B, H, S, D}, dt), dv = poisoned({B, H, S, D}, dt);
-          gpu().attention_backward(dq, dk, dv, g, q, k, v, out, lse, causal, scale);
-          double gtol = dt == kBFloat16 ? 2e-2 : 5e-3;
-          EXPECT_LT(rel_err(dq, rdq), gtol) << "dq " << tag;
-          EXPECT_LT(rel_err(dk, rdk), gtol) << "dk " << tag;
-          EXPECT_LT(rel_err(dv, rdv), gtol) << "dv " << tag;
-        }
+        for (bool causal : {false, true}) attention_case(dt, D, S, causal, 1, true);
+}
+
+TEST(CudaAttention, TensorCoreForwardVsFloat64) {
+  REQUIRE_CUDA();
+  for (DType dt : {kBFloat16, kFloat16})
+    for (int64_t D : {64, 128})
+      for (int64_t S : {1, 17, 128, 257, 1024})
+        for (bool causal : {false, true}) attention_case(dt, D, S, causal, 0, false);
 }
 
 TEST(CudaAttention, RawOpAndErrors) {
