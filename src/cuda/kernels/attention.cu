@@ -11,8 +11,9 @@
 // the output dims c + 4e, e < D/4, of row r. The 4 threads of a row are adjacent lanes of one
 // warp, so row reductions are two shuffles and the P/dS tile of a row is shared through
 // __syncwarp. Rows/keys past the sequence end are loaded as zeros and masked (score -inf / p 0).
-// The backward and the fallback forward compute on the SIMT cores; the default forward uses
-// tensor cores (attention_mma.cuh).
+// By default forward and backward run on tensor cores (attention_mma.cuh); the SIMT kernels
+// here are the fallback for inputs not 16-byte aligned and a second implementation the tests
+// check (kern::set_attention_impl(1)).
 #include <cfloat>
 
 #include "tessera/cuda/kernels/attention_mma.cuh"
@@ -289,6 +290,22 @@ cudaError_t bwd_t(char* dq, char* dk, char* dv, const char* dout, const char* q,
   attn_bwd_dot_kernel<T, D><<<unsigned((rows + 7) / 8), 256, 0, s>>>(Di, g, reinterpret_cast<const T*>(out), rows);
   cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess) return err;
+  auto a16 = [](const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; };
+  if (g_attention_impl == 0 && a16(dq) && a16(dk) && a16(dv) && a16(dout) && a16(q) && a16(k) && a16(v)) {
+    constexpr int smem = mma_attn::bwd_smem_bytes<D>();
+    auto kdkdv = mma_attn::bwd_dkdv_kernel<T, D>;
+    auto kdq = mma_attn::bwd_dq_kernel<T, D>;
+    if ((err = cudaFuncSetAttribute(kdkdv, cudaFuncAttributeMaxDynamicSharedMemorySize, smem)) != cudaSuccess) return err;
+    if ((err = cudaFuncSetAttribute(kdq, cudaFuncAttributeMaxDynamicSharedMemorySize, smem)) != cudaSuccess) return err;
+    dim3 gk(unsigned(BH), unsigned((Sk + mma_attn::kBwdKeys - 1) / mma_attn::kBwdKeys));
+    kdkdv<<<gk, mma_attn::kThreads, smem, s>>>(reinterpret_cast<T*>(dk), reinterpret_cast<T*>(dv), g, qq, kk, vv, lse,
+                                               Di, Sq, Sk, causal, float(scale));
+    if ((err = cudaGetLastError()) != cudaSuccess) return err;
+    dim3 gq(unsigned(BH), unsigned((Sq + mma_attn::kDqRows - 1) / mma_attn::kDqRows));
+    kdq<<<gq, mma_attn::kThreads, smem, s>>>(reinterpret_cast<T*>(dq), g, qq, kk, vv, lse, Di, Sq, Sk, causal,
+                                             float(scale));
+    return cudaGetLastError();
+  }
   dim3 gk(unsigned(BH), unsigned((Sk + kTile - 1) / kTile));
   attn_bwd_dkdv_kernel<T, D><<<gk, kThreads, 0, s>>>(reinterpret_cast<T*>(dk), reinterpret_cast<T*>(dv), g, qq, kk,
                                                      vv, lse, Di, Sq, Sk, causal, float(scale));

@@ -191,5 +191,227 @@ __global__ void __launch_bounds__(kThreads) fwd_kernel(T* out, float* lse, const
   }
 }
 
+// ---- backward on tensor cores (same fragment rules). Dynamic shared memory, rows of LD = D + 8.
+// Rows [row0, row0 + ROWS) of a [S, D] matrix into tile, zeros past S (16-byte vectors).
+template <typename T, int D, int ROWS>
+__device__ __forceinline__ void load_rows(T* tile, const T* src, int64_t row0, int64_t S) {
+  constexpr int kVecs = D / 8;
+  for (int e = threadIdx.x; e < ROWS * kVecs; e += kThreads) {
+    int r = e / kVecs, c = (e % kVecs) * 8;
+    int64_t gr = row0 + r;
+    uint4 v = make_uint4(0, 0, 0, 0);
+    if (gr < S) v = *reinterpret_cast<const uint4*>(src + gr * D + c);
+    *reinterpret_cast<uint4*>(tile + r * (D + 8) + c) = v;
+  }
+}
+// The A fragment of rows [0, 16) x dims [kk*16, kk*16 + 16) of a row-major tile (row stride LD).
+template <typename T, int LD>
+__device__ __forceinline__ void a_frag(uint32_t (&a)[4], const T* rows, int kk, int g, int t) {
+  a[0] = ld32(rows + g * LD + kk * 16 + 2 * t);
+  a[1] = ld32(rows + (g + 8) * LD + kk * 16 + 2 * t);
+  a[2] = ld32(rows + g * LD + kk * 16 + 2 * t + 8);
+  a[3] = ld32(rows + (g + 8) * LD + kk * 16 + 2 * t + 8);
+}
+// The A fragment (16 x 16) of two adjacent 8-column accumulator tiles c0, c1.
+template <typename T>
+__device__ __forceinline__ void acc_to_a(uint32_t (&a)[4], const float (&c0)[4], const float (&c1)[4]) {
+  a[0] = pack2<T>(c0[0], c0[1]);
+  a[1] = pack2<T>(c0[2], c0[3]);
+  a[2] = pack2<T>(c1[0], c1[1]);
+  a[3] = pack2<T>(c1[2], c1[3]);
+}
+constexpr int kBwdKeys = 64, kBwdQ = 32;  // dk/dv kernel: 64 keys per block, 32-query tiles
+constexpr int kDqRows = 64, kDqKeys = 32;  // dq kernel: 64 queries per block, 32-key tiles
+template <int D>
+constexpr int bwd_smem_bytes() {
+  return (2 * 64 + 2 * 32) * (D + 8) * 2 + 2 * 32 * 4;
+}
+
+// dk, dv for 64 keys (16 per warp: the M dim is keys), looping over 32-query tiles:
+// S^T = K Q^T, dP^T = V dO^T, P^T = exp(scale S^T - lse), dS^T = P^T (dP^T - Di),
+// dV += P^T dO, dK += dS^T Q; dK scaled at the end.
+template <typename T, int D>
+__global__ void __launch_bounds__(kThreads) bwd_dkdv_kernel(T* dk, T* dv, const T* dout, const T* q, const T* k,
+                                                            const T* v, const float* lse, const float* Di,
+                                                            int64_t Sq, int64_t Sk, bool causal, float scale) {
+  constexpr int LD = D + 8;
+  extern __shared__ __align__(16) unsigned char smem[];
+  T* Ks = reinterpret_cast<T*>(smem);
+  T* Vs = Ks + kBwdKeys * LD;
+  T* Qs = Vs + kBwdKeys * LD;
+  T* Gs = Qs + kBwdQ * LD;
+  float* Ls = reinterpret_cast<float*>(Gs + kBwdQ * LD);
+  float* Dd = Ls + kBwdQ;
+  const int64_t bh = blockIdx.x, k0 = int64_t(blockIdx.y) * kBwdKeys;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const T* qb = q + bh * Sq * D;
+  const T* gb = dout + bh * Sq * D;
+  load_rows<T, D, kBwdKeys>(Ks, k + bh * Sk * D, k0, Sk);
+  load_rows<T, D, kBwdKeys>(Vs, v + bh * Sk * D, k0, Sk);
+  const T* Kw = Ks + warp * 16 * LD;
+  const T* Vw = Vs + warp * 16 * LD;
+  float adk[D / 8][4], adv[D / 8][4];
+#pragma unroll
+  for (int n = 0; n < D / 8; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) adk[n][e] = adv[n][e] = 0.f;
+  const int64_t key[2] = {k0 + warp * 16 + g, k0 + warp * 16 + g + 8};
+  const int64_t qstart = causal ? k0 : 0;  // k0 is a multiple of kBwdQ
+  for (int64_t q0 = qstart; q0 < Sq; q0 += kBwdQ) {
+    __syncthreads();
+    load_rows<T, D, kBwdQ>(Qs, qb, q0, Sq);
+    load_rows<T, D, kBwdQ>(Gs, gb, q0, Sq);
+    if (threadIdx.x < kBwdQ) {
+      int64_t i = q0 + threadIdx.x;
+      Ls[threadIdx.x] = i < Sq ? lse[bh * Sq + i] : 0.f;
+      Dd[threadIdx.x] = i < Sq ? Di[bh * Sq + i] : 0.f;
+    }
+    __syncthreads();
+    float st[kBwdQ / 8][4], dpt[kBwdQ / 8][4];
+#pragma unroll
+    for (int n = 0; n < kBwdQ / 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) st[n][e] = dpt[n][e] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      uint32_t ak[4], av[4];
+      a_frag<T, LD>(ak, Kw, kk, g, t);
+      a_frag<T, LD>(av, Vw, kk, g, t);
+#pragma unroll
+      for (int n = 0; n < kBwdQ / 8; ++n) {
+        const T* qr = Qs + (n * 8 + g) * LD + kk * 16 + 2 * t;
+        const T* gr = Gs + (n * 8 + g) * LD + kk * 16 + 2 * t;
+        mma<T>(st[n], ak, ld32(qr), ld32(qr + 8));
+        mma<T>(dpt[n], av, ld32(gr), ld32(gr + 8));
+      }
+    }
+#pragma unroll
+    for (int n = 0; n < kBwdQ / 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        int qi = n * 8 + 2 * t + (e & 1);
+        int64_t query = q0 + qi, kj = key[e >> 1];
+        bool ok = query < Sq && kj < Sk && !(causal && kj > query);
+        float p = ok ? __expf(st[n][e] * scale - Ls[qi]) : 0.f;
+        st[n][e] = p;
+        dpt[n][e] = p * (dpt[n][e] - Dd[qi]);
+      }
+#pragma unroll
+    for (int kc = 0; kc < kBwdQ / 16; ++kc) {
+      uint32_t ap[4], as[4];
+      acc_to_a<T>(ap, st[2 * kc], st[2 * kc + 1]);
+      acc_to_a<T>(as, dpt[2 * kc], dpt[2 * kc + 1]);
+      const T* g0 = Gs + (kc * 16 + 2 * t) * LD + g;
+      const T* q0p = Qs + (kc * 16 + 2 * t) * LD + g;
+#pragma unroll
+      for (int n = 0; n < D / 8; ++n) {
+        const T* gc = g0 + n * 8;
+        const T* qc = q0p + n * 8;
+        mma<T>(adv[n], ap, ld_pair(gc, gc + LD), ld_pair(gc + 8 * LD, gc + 9 * LD));
+        mma<T>(adk[n], as, ld_pair(qc, qc + LD), ld_pair(qc + 8 * LD, qc + 9 * LD));
+      }
+    }
+  }
+#pragma unroll
+  for (int hr = 0; hr < 2; ++hr) {
+    if (key[hr] >= Sk) continue;
+    T* dkr = dk + (bh * Sk + key[hr]) * D;
+    T* dvr = dv + (bh * Sk + key[hr]) * D;
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n) {
+      *reinterpret_cast<uint32_t*>(dkr + n * 8 + 2 * t) = pack2<T>(adk[n][2 * hr] * scale, adk[n][2 * hr + 1] * scale);
+      *reinterpret_cast<uint32_t*>(dvr + n * 8 + 2 * t) = pack2<T>(adv[n][2 * hr], adv[n][2 * hr + 1]);
+    }
+  }
+}
+
+// dq for 64 queries (16 per warp), looping over 32-key tiles: S = Q K^T, dP = dO V^T,
+// dS = P (dP - Di), dQ += dS K; scaled at the end.
+template <typename T, int D>
+__global__ void __launch_bounds__(kThreads) bwd_dq_kernel(T* dq, const T* dout, const T* q, const T* k, const T* v,
+                                                          const float* lse, const float* Di, int64_t Sq, int64_t Sk,
+                                                          bool causal, float scale) {
+  constexpr int LD = D + 8;
+  extern __shared__ __align__(16) unsigned char smem[];
+  T* Qs = reinterpret_cast<T*>(smem);
+  T* Gs = Qs + kDqRows * LD;
+  T* Ks = Gs + kDqRows * LD;
+  T* Vs = Ks + kDqKeys * LD;
+  const int64_t bh = blockIdx.x, q0 = int64_t(blockIdx.y) * kDqRows;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const T* kb = k + bh * Sk * D;
+  const T* vb = v + bh * Sk * D;
+  load_rows<T, D, kDqRows>(Qs, q + bh * Sq * D, q0, Sq);
+  load_rows<T, D, kDqRows>(Gs, dout + bh * Sq * D, q0, Sq);
+  const T* Qw = Qs + warp * 16 * LD;
+  const T* Gw = Gs + warp * 16 * LD;
+  const int64_t qrow[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
+  float li[2], di[2];
+#pragma unroll
+  for (int hr = 0; hr < 2; ++hr) {
+    li[hr] = qrow[hr] < Sq ? lse[bh * Sq + qrow[hr]] : 0.f;
+    di[hr] = qrow[hr] < Sq ? Di[bh * Sq + qrow[hr]] : 0.f;
+  }
+  float adq[D / 8][4];
+#pragma unroll
+  for (int n = 0; n < D / 8; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) adq[n][e] = 0.f;
+  int64_t kend = Sk;
+  if (causal) kend = min(Sk, q0 + kDqRows);
+  for (int64_t k0 = 0; k0 < kend; k0 += kDqKeys) {
+    __syncthreads();
+    load_rows<T, D, kDqKeys>(Ks, kb, k0, Sk);
+    load_rows<T, D, kDqKeys>(Vs, vb, k0, Sk);
+    __syncthreads();
+    float s[kDqKeys / 8][4], dp[kDqKeys / 8][4];
+#pragma unroll
+    for (int n = 0; n < kDqKeys / 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[n][e] = dp[n][e] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      uint32_t aq[4], ag[4];
+      a_frag<T, LD>(aq, Qw, kk, g, t);
+      a_frag<T, LD>(ag, Gw, kk, g, t);
+#pragma unroll
+      for (int n = 0; n < kDqKeys / 8; ++n) {
+        const T* kr = Ks + (n * 8 + g) * LD + kk * 16 + 2 * t;
+        const T* vr = Vs + (n * 8 + g) * LD + kk * 16 + 2 * t;
+        mma<T>(s[n], aq, ld32(kr), ld32(kr + 8));
+        mma<T>(dp[n], ag, ld32(vr), ld32(vr + 8));
+      }
+    }
+#pragma unroll
+    for (int n = 0; n < kDqKeys / 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        int64_t kj = k0 + n * 8 + 2 * t + (e & 1), query = qrow[e >> 1];
+        bool ok = query < Sq && kj < Sk && !(causal && kj > query);
+        float p = ok ? __expf(s[n][e] * scale - li[e >> 1]) : 0.f;
+        s[n][e] = p * (dp[n][e] - di[e >> 1]);
+      }
+#pragma unroll
+    for (int kc = 0; kc < kDqKeys / 16; ++kc) {
+      uint32_t as[4];
+      acc_to_a<T>(as, s[2 * kc], s[2 * kc + 1]);
+      const T* k0p = Ks + (kc * 16 + 2 * t) * LD + g;
+#pragma unroll
+      for (int n = 0; n < D / 8; ++n) {
+        const T* kc_ = k0p + n * 8;
+        mma<T>(adq[n], as, ld_pair(kc_, kc_ + LD), ld_pair(kc_ + 8 * LD, kc_ + 9 * LD));
+      }
+    }
+  }
+#pragma unroll
+  for (int hr = 0; hr < 2; ++hr) {
+    if (qrow[hr] >= Sq) continue;
+    T* dqr = dq + (bh * Sq + qrow[hr]) * D;
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n)
+      *reinterpret_cast<uint32_t*>(dqr + n * 8 + 2 * t) = pack2<T>(adq[n][2 * hr] * scale, adq[n][2 * hr + 1] * scale);
+  }
+}
+
 }  // namespace mma_attn
 }  // namespace tessera::cuda::kern
