@@ -39,10 +39,12 @@ void attention_case(DType dt, int64_t D, int64_t S, bool causal, int impl, bool 
          hv = random_cpu({B, H, S, D}, dt), hg = random_cpu({B, H, S, D}, dt);
   auto [ro, rl] = raw::scaled_dot_product_attention(f64(hq), f64(hk), f64(hv), causal);
   Tensor q = to_cuda(hq), k = to_cuda(hk), v = to_cuda(hv), g = to_cuda(hg);
-  cuda::kern::set_attention_impl(impl);
+  struct ImplGuard {  // the implementation for this case; the default (0) again afterwards
+    explicit ImplGuard(int i) { cuda::kern::set_attention_impl(i); }
+    ~ImplGuard() { cuda::kern::set_attention_impl(0); }
+  } guard(impl);
   Tensor out = poisoned({B, H, S, D}, dt), lse = poisoned({B, H, S}, kFloat32);
   gpu().attention(out, lse, q, k, v, causal, scale);
-  cuda::kern::set_attention_impl(0);
   double tol = dt == kBFloat16 ? 1e-2 : 2e-3;
   EXPECT_LT(rel_err(out, ro), tol) << "out " << tag;
   EXPECT_LT(rel_err(lse, rl), 1e-4) << "lse " << tag;
@@ -69,12 +71,41 @@ TEST(CudaAttentionSimt, ForwardBackwardVsFloat64) {
         for (bool causal : {false, true}) attention_case(dt, D, S, causal, 1, true);
 }
 
-TEST(CudaAttention, TensorCoreForwardVsFloat64) {
+TEST(CudaAttention, TensorCoreForwardBackwardVsFloat64) {
   REQUIRE_CUDA();
   for (DType dt : {kBFloat16, kFloat16})
     for (int64_t D : {64, 128})
       for (int64_t S : {1, 17, 128, 257, 1024})
-        for (bool causal : {false, true}) attention_case(dt, D, S, causal, 0, false);
+        for (bool causal : {false, true}) attention_case(dt, D, S, causal, 0, true);
+}
+
+// Inputs that start 8 bytes into their buffers are not 16-byte aligned: the tensor-core path
+// must hand them to the SIMT kernels (and still be right).
+TEST(CudaAttention, UnalignedInputsFallBack) {
+  REQUIRE_CUDA();
+  const int64_t B = 1, H = 2, S = 70, D = 64;
+  for (bool causal : {false, true}) {
+    Tensor hq = random_cpu({B, H, S, D}, kBFloat16), hk = random_cpu({B, H, S, D}, kBFloat16),
+           hv = random_cpu({B, H, S, D}, kBFloat16), hg = random_cpu({B, H, S, D}, kBFloat16);
+    auto shifted = [&](const Tensor& h) {
+      Tensor big = poisoned({h.numel() + 4}, kBFloat16);
+      Tensor view = raw::as_strided(big, h.sizes(), h.contiguous().strides(), 4);  // +8 bytes
+      raw::copy_(view, h);
+      return view;
+    };
+    Tensor q = shifted(hq), k = shifted(hk), v = shifted(hv), g = shifted(hg);
+    auto [ro, rl] = raw::scaled_dot_product_attention(f64(hq), f64(hk), f64(hv), causal);
+    auto [rdq, rdk, rdv] =
+        raw::scaled_dot_product_attention_backward(f64(hg), f64(hq), f64(hk), f64(hv), ro, rl, causal);
+    Tensor out = poisoned({B, H, S, D}, kBFloat16), lse = poisoned({B, H, S}, kFloat32);
+    gpu().attention(out, lse, q, k, v, causal, 0.125);
+    EXPECT_LT(rel_err(out, ro), 1e-2) << "unaligned out causal=" << causal;
+    Tensor dq = shifted(hq), dk = shifted(hk), dv = shifted(hv);  // unaligned outputs too
+    gpu().attention_backward(dq, dk, dv, g, q, k, v, out, lse, causal, 0.125);
+    EXPECT_LT(rel_err(dq, rdq), 2e-2) << "unaligned dq causal=" << causal;
+    EXPECT_LT(rel_err(dk, rdk), 2e-2) << "unaligned dk causal=" << causal;
+    EXPECT_LT(rel_err(dv, rdv), 2e-2) << "unaligned dv causal=" << causal;
+  }
 }
 
 TEST(CudaAttention, RawOpAndErrors) {
