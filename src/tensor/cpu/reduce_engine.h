@@ -94,8 +94,10 @@ inline int64_t offset_of(int64_t i, const int64_t* sizes, const int64_t* strides
 }
 
 // Reduces `in` (element type T) into acc[n_out] (type A, contiguous in the keepdim shape) with
-// the functor op: A identity(), A combine(A, A), A map(T x, A param). params (may be null) holds
-// one A per output, passed to map (the mean for var, the max for logsumexp).
+// the functor op: A identity(), A combine(A, A), A map(T x, A param), and optionally
+// A contig(const T* p, int64_t n, A param) reducing a contiguous run (used instead of the lane
+// loop when present). params (may be null) holds one A per output, passed to map (the mean for
+// var, the max for logsumexp).
 template <typename T, typename A, typename Op>
 void reduce_into(const Tensor& in, const std::vector<bool>& reduced, A* acc, const A* params, const Op& op) {
   constexpr int kLanes = 32;
@@ -125,6 +127,12 @@ void reduce_into(const Tensor& in, const std::vector<bool>& reduced, A* acc, con
         int64_t seg = std::min(n_i - i, hi - lo);
         const T* ptr = base + (nr > 1 ? offset_of(r, g.rsize.data(), g.rin.data(), nr - 1) : 0) + i * s_i;
         int64_t j = 0;
+        if constexpr (requires { op.contig(ptr, seg, p); }) {
+          if (s_i == 1) {
+            lanes[0] = op.combine(lanes[0], op.contig(ptr, seg, p));
+            j = seg;
+          }
+        }
         if (s_i == 1) {
           for (; j + kLanes <= seg; j += kLanes)
             for (int l = 0; l < kLanes; ++l) lanes[l] = op.combine(lanes[l], op.map(ptr[j + l], p));

@@ -33,27 +33,50 @@ struct ProdOp {
   template <typename T>
   A map(T x, A) const { return load<A>(x); }
 };
-// max/min propagate NaN: a NaN operand wins.
-template <typename A>
-struct MaxOp {
+// max/min propagate NaN: a NaN operand wins. contig() is the engine's fast path for a
+// contiguous run: an `omp simd` max/min plus a NaN flag (a lane-array select loop does not vectorise).
+template <typename A, bool IsMax>
+struct ExtremeOp {
   A identity() const {
-    if constexpr (std::numeric_limits<A>::has_infinity) return -std::numeric_limits<A>::infinity();
-    else return std::numeric_limits<A>::lowest();
+    if constexpr (std::numeric_limits<A>::has_infinity)
+      return IsMax ? -std::numeric_limits<A>::infinity() : std::numeric_limits<A>::infinity();
+    else return IsMax ? std::numeric_limits<A>::lowest() : std::numeric_limits<A>::max();
   }
-  A combine(A a, A b) const { return (a > b || a != a) ? a : b; }
+  A combine(A a, A b) const {
+    if constexpr (IsMax) return ((a > b) | (a != a)) ? a : b;
+    else return ((a < b) | (a != a)) ? a : b;
+  }
   template <typename T>
   A map(T x, A) const { return load<A>(x); }
+  template <typename T>
+  A contig(const T* p, int64_t n, A) const {
+    A m = identity();
+    int nan = 0;  // int, not bool: a bool reduction blocks vectorisation
+    if constexpr (IsMax) {
+#pragma omp simd reduction(max : m) reduction(| : nan)
+      for (int64_t i = 0; i < n; ++i) {
+        A v = load<A>(p[i]);
+        m = v > m ? v : m;
+        nan |= int(v != v);
+      }
+    } else {
+#pragma omp simd reduction(min : m) reduction(| : nan)
+      for (int64_t i = 0; i < n; ++i) {
+        A v = load<A>(p[i]);
+        m = v < m ? v : m;
+        nan |= int(v != v);
+      }
+    }
+    if constexpr (std::numeric_limits<A>::has_quiet_NaN) {
+      if (nan) return std::numeric_limits<A>::quiet_NaN();
+    }
+    return m;
+  }
 };
 template <typename A>
-struct MinOp {
-  A identity() const {
-    if constexpr (std::numeric_limits<A>::has_infinity) return std::numeric_limits<A>::infinity();
-    else return std::numeric_limits<A>::max();
-  }
-  A combine(A a, A b) const { return (a < b || a != a) ? a : b; }
-  template <typename T>
-  A map(T x, A) const { return load<A>(x); }
-};
+using MaxOp = ExtremeOp<A, true>;
+template <typename A>
+using MinOp = ExtremeOp<A, false>;
 // Sum of squared deviations from the per-output mean (param).
 template <typename A>
 struct SqDevOp {
@@ -181,6 +204,13 @@ inline bool better(A v, A b) {
   return IsMax ? v > b : v < b;
 }
 
+// max/min with NaN propagation (vectorisable selects).
+template <bool IsMax, typename A>
+inline A extreme(A a, A b) {
+  if constexpr (IsMax) return ((a > b) | (a != a)) ? a : b;
+  else return ((a < b) | (a != a)) ? a : b;
+}
+
 template <typename T, bool IsMax>
 void arg_reduce_typed(const Tensor& values, const Tensor& indices, const Tensor& in, int64_t dim) {
   using A = acc_type<T>;
@@ -196,20 +226,25 @@ void arg_reduce_typed(const Tensor& values, const Tensor& indices, const Tensor&
   const int64_t nk = int64_t(g.ksize.size());
   const int64_t rs = g.rsize.empty() ? 0 : g.rin.back();
   if (g.n_out > 0 && !g.outer_case()) {
-    // One strided scan per output.
+    // Per output: the extreme value by a vectorised lane reduction, then the first index that
+    // holds it (the first NaN when the extreme is NaN).
     parallel_for(g.n_out, n, [&](int64_t b, int64_t e) {
       for (int64_t o = b; o < e; ++o) {
         int64_t in_off = offset_of(o, g.ksize.data(), g.kin.data(), nk);
         int64_t a_off = offset_of(o, g.ksize.data(), g.kout.data(), nk);
         const T* p = data + in_off;
-        A best = load<A>(p[0]);
+        A best;
+        if (rs == 1) {
+          best = ExtremeOp<A, IsMax>{}.contig(p, n, A(0));
+        } else {
+          best = load<A>(p[0]);
+          for (int64_t r = 1; r < n; ++r) best = extreme<IsMax>(best, load<A>(p[r * rs]));
+        }
         int64_t bi = 0;
-        for (int64_t r = 1; r < n; ++r) {
-          A v = load<A>(p[r * rs]);
-          if (better<IsMax>(v, best)) {
-            best = v;
-            bi = r;
-          }
+        if (best != best) {
+          while (!(load<A>(p[bi * rs]) != load<A>(p[bi * rs]))) ++bi;
+        } else {
+          while (!(load<A>(p[bi * rs]) == best)) ++bi;
         }
         vals[a_off] = cast_element<T>(best);
         idxs[a_off] = bi;

@@ -78,7 +78,7 @@ __attribute__((always_inline)) inline float exp_nonpos_f32(float x) {
 // Maximum of a contiguous float row ignoring NaNs (-inf for an empty or all-NaN row), with 32
 // independent lanes so the loop is not bound by the latency of one max chain. Softmax does not
 // need NaN tracking here: a NaN element makes its row's sum NaN, hence the whole row NaN.
-inline float row_max_nonan(const float* x, int64_t n) {
+__attribute__((always_inline)) inline float row_max_nonan(const float* x, int64_t n) {
   constexpr int L = 32;
   float m[L];
   for (int l = 0; l < L; ++l) m[l] = -std::numeric_limits<float>::infinity();
@@ -92,7 +92,7 @@ inline float row_max_nonan(const float* x, int64_t n) {
 }
 
 // Maximum of a contiguous float row (NaN if any element is NaN), vectorised.
-inline float row_max(const float* x, int64_t n) {
+__attribute__((always_inline)) inline float row_max(const float* x, int64_t n) {
   float m = -std::numeric_limits<float>::infinity();
   int nan = 0;  // int, not bool: a bool reduction blocks vectorisation
 #pragma omp simd reduction(max : m) reduction(| : nan)
@@ -104,11 +104,18 @@ inline float row_max(const float* x, int64_t n) {
 }
 
 // Sum of a contiguous float row, vectorised (lanes accumulate independently).
-inline float row_sum(const float* x, int64_t n) {
+__attribute__((always_inline)) inline float row_sum(const float* x, int64_t n) {
   float s = 0.0f;
 #pragma omp simd reduction(+ : s)
   for (int64_t i = 0; i < n; ++i) s += x[i];
   return s;
 }
+
+// Note [avx-512 rows] (cpu/normalization.cpp): whether the float32 softmax/norm row kernels use
+// their AVX-512 compilation. On by default where the CPU supports it; tests switch it off to
+// cover the baseline code.
+bool cpu_has_avx512();
+bool avx512_rows_enabled();
+void set_avx512_rows_enabled(bool on);
 
 }  // namespace tessera::cpu::vec
