@@ -2,6 +2,7 @@
 // contiguous and viewed as [rows, n] over the normalised (last) dims. Rows are split across
 // threads and computed by the row kernels of norm_rows.h; 16-bit rows are converted to float32,
 // computed, and rounded once on store.
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -79,11 +80,12 @@ bool detect_avx512() {
 #endif
 }
 
-bool g_avx512_rows = detect_avx512();
+// -1: not decided yet (constant-initialised, so usable from other static initialisers).
+std::atomic<int> g_avx512_rows{-1};
 
 const F32Rows& f32_rows() {
 #if TESSERA_HAVE_AVX512_ROWS
-  if (g_avx512_rows) return avx512_isa::table;
+  if (vec::avx512_rows_enabled()) return avx512_isa::table;
 #endif
   return base_isa::table;
 }
@@ -356,8 +358,15 @@ bool cpu_has_avx512() {
   static const bool has = detect_avx512();
   return has;
 }
-bool avx512_rows_enabled() { return g_avx512_rows; }
-void set_avx512_rows_enabled(bool on) { g_avx512_rows = on && cpu_has_avx512(); }
+bool avx512_rows_enabled() {
+  int v = g_avx512_rows.load(std::memory_order_relaxed);
+  if (v < 0) {
+    v = cpu_has_avx512() ? 1 : 0;
+    g_avx512_rows.store(v, std::memory_order_relaxed);
+  }
+  return v == 1;
+}
+void set_avx512_rows_enabled(bool on) { g_avx512_rows.store(on && cpu_has_avx512() ? 1 : 0); }
 }  // namespace vec
 
 void CpuBackend::softmax(const Tensor& out, const Tensor& in, bool log) {
