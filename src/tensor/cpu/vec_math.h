@@ -1,6 +1,7 @@
 // Vectorisable float32 math for the CPU reduction/normalisation kernels: a polynomial exp that
 // the compiler turns into SIMD code inside `#pragma omp simd` loops (std::exp is a library call
-// and blocks vectorisation), and small row helpers (max, sum) written so they vectorise.
+// and blocks vectorisation), and a row max written so that it vectorises. (Selects on float
+// compares vectorise only with -fno-trapping-math, which the build sets.)
 #pragma once
 
 #include <cmath>
@@ -89,26 +90,6 @@ __attribute__((always_inline)) inline float row_max_nonan(const float* x, int64_
   for (int l = 0; l < L; ++l) r = m[l] > r ? m[l] : r;
   for (; i < n; ++i) r = x[i] > r ? x[i] : r;
   return r;
-}
-
-// Maximum of a contiguous float row (NaN if any element is NaN), vectorised.
-__attribute__((always_inline)) inline float row_max(const float* x, int64_t n) {
-  float m = -std::numeric_limits<float>::infinity();
-  int nan = 0;  // int, not bool: a bool reduction blocks vectorisation
-#pragma omp simd reduction(max : m) reduction(| : nan)
-  for (int64_t i = 0; i < n; ++i) {
-    m = x[i] > m ? x[i] : m;
-    nan |= int(x[i] != x[i]);
-  }
-  return nan ? std::numeric_limits<float>::quiet_NaN() : m;
-}
-
-// Sum of a contiguous float row, vectorised (lanes accumulate independently).
-__attribute__((always_inline)) inline float row_sum(const float* x, int64_t n) {
-  float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-  for (int64_t i = 0; i < n; ++i) s += x[i];
-  return s;
 }
 
 // Note [avx-512 rows] (cpu/normalization.cpp): whether the float32 softmax/norm row kernels use
