@@ -30,6 +30,25 @@ class CpuBackend final : public Backend {
   void copy(const Tensor& dst, const Tensor& src) override;
   void fill(const Tensor& out, Scalar value) override;
 
+  // reductions (reduction.cpp)
+  void reduce(ReduceOp op, const Tensor& out, const Tensor& in, IntArrayRef dims) override;
+  void arg_reduce(bool is_max, const Tensor& values, const Tensor& indices, const Tensor& in,
+                  int64_t dim) override;
+  void var(const Tensor& out, const Tensor& in, IntArrayRef dims, int64_t correction) override;
+  void logsumexp(const Tensor& out, const Tensor& in, IntArrayRef dims) override;
+
+  // normalization (normalization.cpp)
+  void softmax(const Tensor& out, const Tensor& in, bool log) override;
+  void softmax_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& out, bool log) override;
+  void layer_norm(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& in,
+                  const Tensor& weight, const Tensor& bias, double eps) override;
+  void layer_norm_backward(const Tensor& grad_in, const Tensor& grad_weight, const Tensor& grad_bias,
+                           const Tensor& grad_out, const Tensor& in, const Tensor& mean, const Tensor& rstd,
+                           const Tensor& weight) override;
+  void rms_norm(const Tensor& out, const Tensor& rstd, const Tensor& in, const Tensor& weight, double eps) override;
+  void rms_norm_backward(const Tensor& grad_in, const Tensor& grad_weight, const Tensor& grad_out,
+                         const Tensor& in, const Tensor& rstd, const Tensor& weight) override;
+
   // ---- linalg ---- gemm.cpp (OpenBLAS loading: blas.cpp)
   void gemm(const Tensor& out, const Tensor& a, const Tensor& b, double alpha, double beta) override;
 
