@@ -29,6 +29,21 @@ class CpuBackend final : public Backend {
   // copy_fill.cpp
   void copy(const Tensor& dst, const Tensor& src) override;
   void fill(const Tensor& out, Scalar value) override;
+
+  // ---- elementwise ---- elementwise_unary.cpp, elementwise_binary.cpp, elementwise.cpp
+  void unary(UnaryOp op, const Tensor& out, const Tensor& in) override;
+  void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b, Scalar alpha) override;
+  void binary_scalar(BinaryOp op, const Tensor& out, const Tensor& a, Scalar s, bool reverse) override;
+  void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) override;
+  void clamp(const Tensor& out, const Tensor& in, std::optional<Scalar> lo, std::optional<Scalar> hi) override;
+  void masked_fill(const Tensor& self, const Tensor& mask, Scalar value) override;
+  void unary_backward(UnaryOp op, const Tensor& grad_in, const Tensor& grad_out, const Tensor& x) override;
+
+  // ---- random ---- random.cpp (Note [philox stream] in rng.h)
+  void random_uniform(const Tensor& out, double low, double high, uint64_t seed, uint64_t offset) override;
+  void random_normal(const Tensor& out, double mean, double std, uint64_t seed, uint64_t offset) override;
+  void random_int(const Tensor& out, int64_t low, int64_t high, uint64_t seed, uint64_t offset) override;
+  void dropout_mask(const Tensor& out, double p, uint64_t seed, uint64_t offset) override;
 };
 
 }  // namespace tessera::cpu
