@@ -261,7 +261,8 @@ TESSERA_VM_INLINE float sin_cos_quadrant(float x, int32_t shift) {
   pc = std::fma(pc, r2, 1.0f / 24);
   float c = std::fma(r2 * r2, pc, std::fma(-0.5f, r2, 1.0f));
   float v = (q & 1) ? c : s;
-  return (q & 2) ? -v : v;
+  v = (q & 2) ? -v : v;
+  return x == 0.0f && shift == 0 ? x : v;  // sin(-0) = -0
 }
 TESSERA_VM_INLINE float sin(float x) { return sin_cos_quadrant(x, 0); }
 TESSERA_VM_INLINE float cos(float x) { return sin_cos_quadrant(x, 1); }
@@ -291,9 +292,10 @@ inline double gelu_grad(double x) {
 inline constexpr double kGeluK0 = 0.79788456080286535588;
 inline constexpr double kGeluK1 = 0.044715;
 inline double gelu_tanh(double x) { return x * sigmoid(2.0 * kGeluK0 * (x + kGeluK1 * x * x * x)); }
-inline double gelu_tanh_grad(double x) {
-  double t = std::tanh(kGeluK0 * (x + kGeluK1 * x * x * x));
-  return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * kGeluK0 * (1.0 + 3.0 * kGeluK1 * x * x);
+inline double gelu_tanh_grad(double x) {  // s + 2 k0 x (1 + 3 k1 x^2) s (1 - s), s = sigmoid(2u)
+  double v = 2.0 * kGeluK0 * (x + kGeluK1 * x * x * x);
+  double xc = x < 60.0 ? (x > -60.0 ? x : -60.0) : 60.0;
+  return sigmoid(v) + 2.0 * kGeluK0 * xc * (1.0 + 3.0 * kGeluK1 * xc * xc) * sigmoid_grad(v);
 }
 inline double silu(double x) { return x * sigmoid(x); }
 inline double silu_grad(double x) {
