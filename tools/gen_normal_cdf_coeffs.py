@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generates the polynomial coefficients of tessera's vectorised float32 normal CDF (used by gelu).
 
-Phi(x) for |x| >= 1 is computed as exp(-x^2/2) * H(|x|) (or 1 minus it), with
+Phi(x) is computed as exp(-x^2/2) * H(|x|) for x < 0 and 1 minus that for x >= 0, with
 H(a) = 0.5 * erfc(a / sqrt(2)) * exp(a^2 / 2). We approximate H(a) = t * G(u) where
 t = 1 / (a + C), u maps t from [1/(A1+C), 1/(A0+C)] onto [-1, 1], and G is a polynomial fitted in
 the relative (weighted least squares at Chebyshev nodes) sense. Prints C++ constants for
@@ -11,7 +11,7 @@ import mpmath as mp
 import numpy as np
 
 mp.mp.dps = 40
-A0, A1, C, DEG, NODES = 1.0, 15.0, 0.5, 11, 600
+A0, A1, C, DEG, NODES = 0.0, 15.0, 2.0, 11, 600
 
 
 def h(a):
@@ -31,10 +31,7 @@ def main():
     print(f"constexpr float kCdfC = {C}f;")
     print(f"constexpr float kCdfTm = {float(np.float32(tm))!r}f;")
     print(f"constexpr float kCdfInvTh = {float(np.float32(1 / th))!r}f;")
-    print("constexpr float kCdfG[] = {" + ", ".join(f"{float(np.float32(c))!r}f" for c in coef) + "};")
-    # Taylor coefficients of Phi(x) - 0.5 = x * sum_k c_k x^(2k) for |x| < 1.
-    cs = [(-1) ** j / (mp.sqrt(2 * mp.pi) * 2 ** j * mp.factorial(j) * (2 * j + 1)) for j in range(10)]
-    print("constexpr float kCdfMid[] = {" + ", ".join(f"{float(np.float32(float(c)))!r}f" for c in cs) + "};")
+    print("G coefficients (c0 first): " + ", ".join(f"{float(np.float32(c))!r}f" for c in coef))
 
 
 if __name__ == "__main__":

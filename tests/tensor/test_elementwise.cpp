@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "tessera/tensor/cpu/cpu_backend.h"
 #include "tessera/tessera.h"
 
 using namespace tessera;
@@ -226,8 +227,23 @@ TEST(ResultType, OpsUsePromotedTypes) {
 }
 
 // ---- unary ops ----
+// The float unary kernels have an AVX2 and an AVX-512 build (Note [cpu isa variants]); the
+// UnaryIsa tests run once per build (the AVX-512 one skips, saying so, on CPUs without it).
 
-TEST(Unary, MatchesReferenceForEveryFloatDType) {
+class UnaryIsa : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override {
+    saved_ = cpu::avx512_kernels_enabled();
+    bool on = cpu::set_avx512_kernels_enabled(GetParam());
+    if (GetParam() && !on) GTEST_SKIP() << "this CPU has no AVX-512: the AVX-512 kernels are not tested here";
+  }
+  void TearDown() override { cpu::set_avx512_kernels_enabled(saved_); }
+  bool saved_ = false;
+};
+INSTANTIATE_TEST_SUITE_P(Isa, UnaryIsa, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "avx512" : "avx2"; });
+
+TEST_P(UnaryIsa, MatchesReferenceForEveryFloatDType) {
   for (const UnaryCase& c : unary_cases()) {
     for (DType dt : kFloatTypes) {
       double lo = c.lo, hi = c.hi;
@@ -263,7 +279,7 @@ TEST(Unary, IntegerAndBoolInputs) {
   EXPECT_EQ(values(b.sign()), (std::vector<double>{1, 0, 1}));
 }
 
-TEST(Unary, NonContiguousInputs) {
+TEST_P(UnaryIsa, NonContiguousInputs) {
   for (const UnaryCase& c : unary_cases()) {
     for (DType dt : {kFloat32, kBFloat16}) {
       Tensor base = uniform({37, 29}, c.lo, c.hi, dt, 11);
@@ -288,7 +304,7 @@ TEST(Unary, OutputFollowsDensePermutedLayout) {
   EXPECT_TRUE(z.is_contiguous());
 }
 
-TEST(Unary, OddSizesAcrossTheParallelThreshold) {
+TEST_P(UnaryIsa, OddSizesAcrossTheParallelThreshold) {
   for (int64_t n : {int64_t(1), int64_t(7), int64_t(1000003)}) {
     Tensor x = uniform({n}, -10, 10, kFloat32, uint32_t(n));
     std::vector<double> in = values(x);
@@ -302,7 +318,7 @@ TEST(Unary, OddSizesAcrossTheParallelThreshold) {
   }
 }
 
-TEST(Unary, SpecialValues) {
+TEST_P(UnaryIsa, SpecialValues) {
   Tensor s = tensor({kInf, -kInf, kNaN, 0.0, -0.0, 100.0, -110.0, 1e-40}, kFloat32);
   auto v = [&](const Tensor& t) { return values(t); };
   std::vector<double> e = v(s.exp());
@@ -343,7 +359,7 @@ TEST(Unary, SpecialValues) {
   EXPECT_TRUE(std::signbit(v(z.sin())[1]));
 }
 
-TEST(Unary, SinCosLargeArguments) {
+TEST_P(UnaryIsa, SinCosLargeArguments) {
   // |x| > 1e5 takes the double-precision fix-up path (Note [vectorisable math]).
   std::vector<double> big = {1e5, 123456.7, -3e6, 1e7, 3.4e38, -1e30, 12345.678, 1e5 + 0.5};
   Tensor x = tensor(big, kFloat32);
@@ -355,7 +371,7 @@ TEST(Unary, SinCosLargeArguments) {
                {2e-6, 1e-7}, "sin' big");
 }
 
-TEST(Unary, ValuesNearZeroKeepRelativeAccuracy) {
+TEST_P(UnaryIsa, ValuesNearZeroKeepRelativeAccuracy) {
   Tensor x = tensor({1e-30f, -3e-20f, 1e-8f, -2e-6f}, kFloat32);
   std::vector<double> in = values(x);
   for (const UnaryCase& c : unary_cases()) {
@@ -429,7 +445,7 @@ TEST(Unary, Errors) {
 
 // ---- unary backward ----
 
-TEST(UnaryBackward, MatchesAnalyticDerivative) {
+TEST_P(UnaryIsa, BackwardMatchesAnalyticDerivative) {
   for (const UnaryCase& c : unary_cases()) {
     for (DType dt : kFloatTypes) {
       double lo = c.lo, hi = c.hi;

@@ -22,6 +22,12 @@ inline To cast_element(From v) {
   else return static_cast<To>(v);
 }
 
+// Whether the unary float kernels use their AVX-512 build (Note [cpu isa variants] in
+// elementwise_loops.h). On by default where the CPU has AVX-512 (TESSERA_CPU_ISA=avx2 turns it
+// off); set_avx512_kernels_enabled(true) is a no-op without CPU support. Returns the new state.
+bool avx512_kernels_enabled();
+bool set_avx512_kernels_enabled(bool enabled);
+
 class CpuBackend final : public Backend {
  public:
   CpuBackend() : Backend(DeviceType::CPU) {}
@@ -30,7 +36,7 @@ class CpuBackend final : public Backend {
   void copy(const Tensor& dst, const Tensor& src) override;
   void fill(const Tensor& out, Scalar value) override;
 
-  // ---- elementwise ---- elementwise_unary.cpp, elementwise_binary.cpp, elementwise.cpp
+  // ---- elementwise ---- elementwise_unary(_avx512).cpp, elementwise_binary.cpp, elementwise.cpp
   void unary(UnaryOp op, const Tensor& out, const Tensor& in) override;
   void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b, Scalar alpha) override;
   void binary_scalar(BinaryOp op, const Tensor& out, const Tensor& a, Scalar s, bool reverse) override;

@@ -14,7 +14,21 @@
 #include "tessera/tensor/cpu/cpu_backend.h"
 #include "tessera/tensor/cpu/loops.h"
 
+#ifndef TESSERA_CPU_ISA_NS
+#define TESSERA_CPU_ISA_NS isa_default
+#endif
+
 namespace tessera::cpu {
+
+// Note [cpu isa variants]
+// Kernels whose speed depends on vector width (the transcendental unary ops) are compiled twice:
+// for the baseline ISA (x86-64-v3, AVX2) and, in a separate file under
+// `#pragma GCC target("avx512...")`, for AVX-512; CpuBackend picks one at run time. Every
+// inline function of the headers they share (this one, elementwise_math.h) is declared inside
+// `inline namespace TESSERA_CPU_ISA_NS`, which the AVX-512 file defines as isa_avx512 before
+// including them, so the two copies never share a symbol (no ODR clash that could let the
+// linker hand AVX-512 code to a CPU without it). Code outside just writes cpu::elementwise.
+inline namespace TESSERA_CPU_ISA_NS {
 
 // Note [elementwise driver]
 // f is called on *compute* values: float for bfloat16/float16 storage, the storage type
@@ -197,4 +211,5 @@ void elementwise(const Tensor& out, const std::array<const Tensor*, sizeof...(In
       cost_per_elem);
 }
 
+}  // namespace TESSERA_CPU_ISA_NS
 }  // namespace tessera::cpu

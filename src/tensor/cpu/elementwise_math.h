@@ -4,8 +4,11 @@
 // AVX2/AVX-512 code. float64 kernels call std:: math instead (tessera::cpu::dm at the bottom).
 //
 // Note [vectorisable math]
-// - Accuracy target: ~1-2 ulp against the exact result on the float32 input (exp, log, log1p,
-//   sigmoid, tanh ~1-2 ulp; normal_cdf / gelu <= ~4 ulp in the far tails; sin/cos ~1-2 ulp).
+// - Accuracy, measured against double over all float32 inputs: exp, log < 1 ulp; log1p, tanh,
+//   sigmoid, sin, cos < 3 ulp; normal_cdf / gelu ~4 ulp (more where the result is subnormal);
+//   gelu(approximate="tanh") grows to ~2^-22 |v| relative in the far negative tail (its argument
+//   v = 2 sqrt(2/pi) (x + 0.044715 x^3) is rounded to float first, as in every float kernel).
+// - Each header copy lives in an ISA namespace (TESSERA_CPU_ISA_NS, Note [cpu isa variants]).
 // - Special values follow IEEE/std:: (NaN in -> NaN out, exp(-inf)=0, log(0)=-inf, ...).
 // - sin/cos reduce their argument in double and are exact-reduction accurate for |x| <= 1e5;
 //   larger or non-finite arguments are flagged by trig_needs_fixup() and recomputed by the caller
@@ -22,7 +25,13 @@
 // Everything here is force-inlined: a call left in a loop body would stop it vectorising.
 #define TESSERA_VM_INLINE inline __attribute__((always_inline))
 
-namespace tessera::cpu::vm {
+#ifndef TESSERA_CPU_ISA_NS
+#define TESSERA_CPU_ISA_NS isa_default
+#endif
+
+namespace tessera::cpu {
+inline namespace TESSERA_CPU_ISA_NS {
+namespace vm {
 
 inline constexpr float kLog2e = 1.44269504088896341f;
 inline constexpr float kLn2Hi = 0.693145751953125f;  // exact with trailing zero bits
@@ -47,25 +56,35 @@ TESSERA_VM_INLINE float horner(float x, float c0, Cs... cs) {
 // 2^n as a float for n in [-126, 127].
 TESSERA_VM_INLINE float pow2i(int32_t n) { return std::bit_cast<float>((n + 127) << 23); }
 
+// p(r) ~ exp(r) for |r| <= ln2/2 (Taylor to r^7: truncation < 1e-8 relative).
+TESSERA_VM_INLINE float exp_reduced(float r) {
+  return horner(r, 1.0f, 1.0f, 0.5f, 1.0f / 6, 1.0f / 24, 1.0f / 120, 1.0f / 720, 1.0f / 5040);
+}
+
+// p * 2^n for n in [-150, 128], as two factors so that subnormal results are rounded once.
+TESSERA_VM_INLINE float scale_pow2(float p, int32_t n) {
+  int32_t n1 = n >> 1;
+  return p * pow2i(n1) * pow2i(n - n1);
+}
+
 TESSERA_VM_INLINE float exp(float x) {
   float xc = x > -104.0f ? x : -104.0f;  // NaN becomes -104 here and is restored at the end
   xc = xc < 89.0f ? xc : 89.0f;
   float k = round_nearest(xc * kLog2e);
   float r = std::fma(-k, kLn2Hi, xc);
   r = std::fma(-k, kLn2Lo, r);  // |r| <= ln2/2
-  float p = 1.0f / 5040;
-  p = std::fma(p, r, 1.0f / 720);
-  p = std::fma(p, r, 1.0f / 120);
-  p = std::fma(p, r, 1.0f / 24);
-  p = std::fma(p, r, 1.0f / 6);
-  p = std::fma(p, r, 0.5f);
-  p = std::fma(p, r, 1.0f);
-  p = std::fma(p, r, 1.0f);
-  // 2^n with n in [-150, 128] as two factors, so subnormal results are rounded once.
-  int32_t n = int32_t(k);
-  int32_t n1 = n >> 1;
-  float y = p * pow2i(n1) * pow2i(n - n1);
+  float y = scale_pow2(exp_reduced(r), int32_t(k));
   return x != x ? x : y;
+}
+
+// exp(y) for y <= 0 (or NaN): the building block of sigmoid and the normal CDF, one clamp fewer.
+TESSERA_VM_INLINE float exp_nonpositive(float y) {
+  float yc = y > -104.0f ? y : -104.0f;
+  float k = round_nearest(yc * kLog2e);
+  float r = std::fma(-k, kLn2Hi, yc);
+  r = std::fma(-k, kLn2Lo, r);
+  float e = scale_pow2(exp_reduced(r), int32_t(k));
+  return y != y ? y : e;
 }
 
 // expm1(y) for y <= 0 (the tanh building block); accurate for tiny |y| too.
@@ -134,7 +153,7 @@ struct SigmoidParts {
   float e, s;
 };
 TESSERA_VM_INLINE SigmoidParts sigmoid_parts(float x) {
-  float e = exp(-std::fabs(x));
+  float e = exp_nonpositive(-std::fabs(x));
   return {e, 1.0f / (1.0f + e)};
 }
 TESSERA_VM_INLINE float sigmoid(float x) {
@@ -150,33 +169,25 @@ TESSERA_VM_INLINE float sigmoid_grad(float x) {  // sigmoid'(x)
 TESSERA_VM_INLINE float exp_neg_half_square(float x) {
   float hi = x * x;
   float lo = std::fma(x, x, -hi);
-  float g = exp(-0.5f * hi);
+  float g = exp_nonpositive(-0.5f * hi);
   return std::fma(g, -0.5f * lo, g);
 }
 
-// Phi(x), the standard normal CDF.
+// Phi(x), the standard normal CDF: Q = Phi(-|x|) = exp(-x^2/2) * t * G(u) with t = 1/(|x| + C),
+// u = (t - Tm) * InvTh in [-1, 1] and G a degree-11 polynomial (constants from
+// tools/gen_normal_cdf_coeffs.py); Phi(x) = Q for x < 0 and 1 - Q otherwise.
 TESSERA_VM_INLINE float normal_cdf(float x) {
-  float x2 = x * x;
-  float pm = horner(x2, 0.3989422917366028f, -0.06649038195610046f, 0.009973556734621525f,
-                    -0.0011873282492160797f, 0.00011543469008756801f, -9.44465591601329e-06f,
-                    6.659693667643296e-07f, -4.122667363049004e-08f, 2.2735298088605305e-09f,
-                    -1.1301171803923538e-10f);
-  float mid = std::fma(x, pm, 0.5f);
-
-  // Tail: Phi(-a) = exp(-a^2/2) * t * G(u), t = 1/(a + C), u = (t - Tm) * InvTh, with C, Tm,
-  // InvTh and G's coefficients from tools/gen_normal_cdf_coeffs.py.
-  constexpr float kC = 0.5f, kTm = 0.3655914068222046f, kInvTh = 3.3214285373687744f;
-  float ax = std::fabs(x);
-  float a = ax < 15.0f ? ax : 15.0f;  // beyond 15 the tail underflows to 0 anyway
+  constexpr float kC = 2.0f, kTm = 0.27941176295280457f, kInvTh = 4.5333333015441895f;
+  float a = std::fabs(x);
+  a = a < 15.0f ? a : 15.0f;  // beyond 15 the tail underflows to 0 anyway
   float t = 1.0f / (a + kC);
   float u = (t - kTm) * kInvTh;
-  float g = horner(u, 0.4224343001842499f, -0.016846636310219765f, -0.020422333851456642f,
-                   0.008707729168236256f, -0.0012208399130031466f, -0.0006897441344335675f,
-                   0.0006031328812241554f, -0.0002487511374056339f, 3.537252632668242e-05f,
-                   3.8126701838336885e-05f, -2.9870561775169335e-05f, 6.955763183214003e-06f);
+  float g = horner(u, 0.7117356061935425f, 0.2970518469810486f, 0.012380694039165974f, -0.024782691150903702f,
+                   0.0018488371279090643f, 0.0027750851586461067f, -0.0010988208232447505f, -5.17081753059756e-05f,
+                   0.00022760646243114024f, -8.527976751793176e-05f, -1.8269573047291487e-05f,
+                   1.7096061128540896e-05f);
   float q = exp_neg_half_square(a) * (t * g);
-  float tail = x < 0.0f ? q : 1.0f - q;
-  float y = ax < 1.0f ? mid : tail;
+  float y = x < 0.0f ? q : 1.0f - q;
   return x != x ? x : y;
 }
 
@@ -228,7 +239,7 @@ TESSERA_VM_INLINE float silu_grad(float x) {  // s + x s (1 - s)
 
 // 1 - tanh(x)^2 = 4 e / (1 + e)^2 with e = exp(-2|x|), accurate where tanh(x) is close to +-1.
 TESSERA_VM_INLINE float tanh_grad(float x) {
-  float e = exp(-2.0f * std::fabs(x));
+  float e = exp_nonpositive(-2.0f * std::fabs(x));
   float s = 1.0f / (1.0f + e);
   return 4.0f * e * s * s;
 }
@@ -267,45 +278,47 @@ TESSERA_VM_INLINE float sin_cos_quadrant(float x, int32_t shift) {
 TESSERA_VM_INLINE float sin(float x) { return sin_cos_quadrant(x, 0); }
 TESSERA_VM_INLINE float cos(float x) { return sin_cos_quadrant(x, 1); }
 
-}  // namespace tessera::cpu::vm
+}  // namespace vm
 
-namespace tessera::cpu::dm {
+namespace dm {
 
 // float64 counterparts (scalar std:: math; float64 elementwise is not a hot path).
-inline double sigmoid(double x) {
+TESSERA_VM_INLINE double sigmoid(double x) {
   double e = std::exp(-std::fabs(x));
   double s = 1.0 / (1.0 + e);
   return x >= 0.0 ? s : e * s;
 }
-inline double sigmoid_grad(double x) {
+TESSERA_VM_INLINE double sigmoid_grad(double x) {
   double e = std::exp(-std::fabs(x));
   double s = 1.0 / (1.0 + e);
   return e * s * s;
 }
-inline double normal_cdf(double x) { return 0.5 * std::erfc(-x * 0.70710678118654752440); }
-inline double normal_pdf(double x) { return 0.39894228040143267794 * std::exp(-0.5 * x * x); }
-inline double gelu(double x) { return x * normal_cdf(x); }
-inline double gelu_grad(double x) {
+TESSERA_VM_INLINE double normal_cdf(double x) { return 0.5 * std::erfc(-x * 0.70710678118654752440); }
+TESSERA_VM_INLINE double normal_pdf(double x) { return 0.39894228040143267794 * std::exp(-0.5 * x * x); }
+TESSERA_VM_INLINE double gelu(double x) { return x * normal_cdf(x); }
+TESSERA_VM_INLINE double gelu_grad(double x) {
   double xc = x < 40.0 ? (x > -40.0 ? x : -40.0) : 40.0;
   return normal_cdf(x) + xc * normal_pdf(xc);
 }
 inline constexpr double kGeluK0 = 0.79788456080286535588;
 inline constexpr double kGeluK1 = 0.044715;
-inline double gelu_tanh(double x) { return x * sigmoid(2.0 * kGeluK0 * (x + kGeluK1 * x * x * x)); }
-inline double gelu_tanh_grad(double x) {  // s + 2 k0 x (1 + 3 k1 x^2) s (1 - s), s = sigmoid(2u)
+TESSERA_VM_INLINE double gelu_tanh(double x) { return x * sigmoid(2.0 * kGeluK0 * (x + kGeluK1 * x * x * x)); }
+TESSERA_VM_INLINE double gelu_tanh_grad(double x) {  // s + 2 k0 x (1 + 3 k1 x^2) s (1 - s), s = sigmoid(2u)
   double v = 2.0 * kGeluK0 * (x + kGeluK1 * x * x * x);
   double xc = x < 60.0 ? (x > -60.0 ? x : -60.0) : 60.0;
   return sigmoid(v) + 2.0 * kGeluK0 * xc * (1.0 + 3.0 * kGeluK1 * xc * xc) * sigmoid_grad(v);
 }
-inline double silu(double x) { return x * sigmoid(x); }
-inline double silu_grad(double x) {
+TESSERA_VM_INLINE double silu(double x) { return x * sigmoid(x); }
+TESSERA_VM_INLINE double silu_grad(double x) {
   double xc = x < 800.0 ? (x > -800.0 ? x : -800.0) : 800.0;
   return sigmoid(x) + xc * sigmoid_grad(x);
 }
-inline double tanh_grad(double x) {
+TESSERA_VM_INLINE double tanh_grad(double x) {
   double e = std::exp(-2.0 * std::fabs(x));
   double s = 1.0 / (1.0 + e);
   return 4.0 * e * s * s;
 }
 
-}  // namespace tessera::cpu::dm
+}  // namespace dm
+}  // namespace TESSERA_CPU_ISA_NS
+}  // namespace tessera::cpu
