@@ -1,7 +1,10 @@
 // The AVX-512 build of the CPU unary kernels (float32, bfloat16, float16), chosen at run time by
 // elementwise_unary.cpp (Note [cpu isa variants] in elementwise_loops.h). Everything the kernels
 // include is included first, outside the target pragma; the kernels' own headers are then
-// compiled for AVX-512 inside namespace tessera::cpu::isa_avx512.
+// compiled for AVX-512 inside namespace tessera::cpu::isa_avx512. Keep the list of standard
+// headers below a superset of what elementwise_unary_kernels.h and the headers it includes pull
+// in: a standard header first included inside the pragma would compile its inline functions for
+// AVX-512 under their ordinary (shared) names.
 #include <immintrin.h>
 #include <omp.h>
 
