@@ -720,6 +720,21 @@ TEST(Binary, NonContiguousAndScalarBroadcastInputs) {
   }
 }
 
+TEST(Binary, LargeNonContiguousRunsInParallel) {
+  // ~1M elements over many strided runs: for_each_run splits the runs across threads.
+  Tensor a = uniform({1200, 901}, -5, 5, kFloat32, 31).t();  // [901, 1200], transposed
+  Tensor b = uniform({901, 1200}, -5, 5, kFloat32, 32);
+  Tensor c = uniform({901, 2400}, -5, 5, kBFloat16, 33).slice(1, 0, 2400, 2);
+  auto add = [](LD x, LD y) { return x + y; };
+  expect_close(values(a + b), broadcast_ref(add, a, b, {901, 1200}), tol_for(kFloat32), "big t + c");
+  Tensor ct = a.to(kBFloat16);
+  expect_close(values(c * ct), broadcast_ref([](LD x, LD y) { return x * y; }, c, ct, {901, 1200}),
+               tol_for(kBFloat16), "big strided bf16 * t");
+  Tensor both = a + a;  // both operands transposed: the output takes their layout
+  EXPECT_EQ(both.strides(), a.strides());
+  expect_close(values(both), broadcast_ref(add, a, a, {901, 1200}), tol_for(kFloat32), "t + t");
+}
+
 TEST(Binary, InPlaceForms) {
   for (DType dt : {kFloat32, kBFloat16, kInt32}) {
     Tensor base = uniform({8, 6}, -5, 5, dt, 1);
