@@ -15,6 +15,7 @@
 #include "common/timing.h"
 #include "tessera/build_info.h"
 #include "tessera/tensor/backend.h"
+#include "tessera/tensor/cpu/blas.h"
 #include "tessera/tensor/cpu/loops.h"
 #include "tessera/tensor/error.h"
 #include "torch_ref.h"
@@ -43,6 +44,13 @@ std::string cpu_model() {
   while (std::getline(in, line))
     if (line.rfind("model name", 0) == 0) return line.substr(line.find_first_not_of(" \t", line.find(':') + 1));
   return "unknown CPU";
+}
+
+// The 1-minute load average (the machine may be shared: a loaded machine gives noisy medians).
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string one;
+  return in >> one ? one : std::string("unknown");
 }
 
 struct Row {
@@ -81,6 +89,7 @@ int run(const Options& opt) {
   if (opt.threads > 0) cpu::set_num_threads(opt.threads);
   int threads = cpu::num_threads();
 
+  std::string load = load_average();
   std::vector<Row> rows;
   for (const BenchCase& c : default_cases())
     if (opt.ops.empty() || std::find(opt.ops.begin(), opt.ops.end(), c.op) != opt.ops.end()) rows.push_back({c});
@@ -93,18 +102,19 @@ int run(const Options& opt) {
     r.tessera_ms = tools::median_ms(fn, device, timing);
     std::fprintf(stderr, "tessera %-15s %s: %.3f ms\n", r.c.op.c_str(), r.c.shape_label().c_str(), r.tessera_ms);
   }
-  std::string torch_desc = "PyTorch not run (--no-torch)";
+  std::string torch_desc = "none (--no-torch)";
   if (!opt.no_torch) {
     std::vector<BenchCase> cases;
     for (const Row& r : rows) cases.push_back(r.c);
     TorchResult t = run_torch_reference(opt.python, opt.torch_ref, cases, device.str(), threads, timing);
     for (size_t i = 0; i < rows.size(); ++i) rows[i].torch_ms = t.ms[i];
-    torch_desc = fmt::format("torch {} ({} threads)", t.version, t.threads);
+    torch_desc = fmt::format("torch {} ({} thread(s))", t.version, t.threads);
   }
 
   std::string where = device.is_cpu() ? fmt::format("{}, {} thread(s)", cpu_model(), threads) : device.str();
-  fmt::print("{}tessera {} (blas {}) vs {} on {}\n\n", opt.markdown ? "" : "tessera-bench: ", info.version, info.blas,
-             torch_desc, where);
+  fmt::print("{}tessera {} (blas {}, core {}) on {}; load average {} at start\nreference: {}\n\n",
+             opt.markdown ? "" : "tessera-bench: ", info.version, info.blas, cpu::blas_core_name(), where, load,
+             torch_desc);
   print_table(rows, opt.markdown);
   return 0;
 }
