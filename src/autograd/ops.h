@@ -16,4 +16,12 @@ namespace tessera {
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
 
+// ---- gradient helpers (differentiable; used by backward formulas) ----
+// Sums x down to `shape` (undoes broadcasting `shape` to x's shape).
+Tensor sum_to(const Tensor& x, IntArrayRef shape);
+// A tensor of `input_sizes` zeros with grad written at x.slice(dim, start, end, step) / x.select(dim, index).
+Tensor slice_backward(const Tensor& grad, IntArrayRef input_sizes, int64_t dim, int64_t start, int64_t end,
+                      int64_t step);
+Tensor select_backward(const Tensor& grad, IntArrayRef input_sizes, int64_t dim, int64_t index);
+
 }  // namespace tessera
