@@ -97,8 +97,9 @@ variable_list grad(const variable_list& outputs, const variable_list& inputs, co
                                       in_edges, /*accumulate_grad=*/false);
   for (size_t i = 0; i < result.size(); ++i) {
     TESSERA_CHECK(allow_unused || result[i].defined(), ValueError,
-                  "One of the differentiated Tensors appears to not have been used in the graph. Set "
-                  "allow_unused=True if this is the desired behavior.");
+                  "The differentiated Tensor at index {} appears to not have been used in the graph. Set "
+                  "allow_unused=True if this is the desired behavior.",
+                  i);
   }
   return result;
 }

@@ -1,6 +1,8 @@
 // SavedVariable: version-checked tensors saved for backward (Note [saved variable versions]).
 #include "tessera/autograd/saved_variable.h"
 
+#include <cctype>
+
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/autograd/variable.h"
 #include "tessera/tensor/error.h"
@@ -14,6 +16,17 @@ Tensor plain_alias(const Tensor& t) {
   auto impl = std::make_shared<TensorImpl>(*t.impl());
   impl->autograd_meta = nullptr;
   return Tensor(std::move(impl));
+}
+
+// PyTorch names the forward op in this message: "ExpBackward0" -> "Exp".
+std::string forward_op_name(const std::string& node_name) {
+  size_t end = node_name.size();
+  while (end > 0 && std::isdigit(static_cast<unsigned char>(node_name[end - 1]))) --end;
+  static const std::string suffix = "Backward";
+  if (end >= suffix.size() && node_name.compare(end - suffix.size(), suffix.size(), suffix) == 0 &&
+      end > suffix.size())
+    return node_name.substr(0, end - suffix.size());
+  return node_name;
 }
 
 std::string describe(const Tensor& t) {
@@ -63,11 +76,11 @@ Tensor SavedVariable::unpack(Node* saved_for) const {
     std::string msg = fmt::format(
         "one of the variables needed for gradient computation has been modified by an inplace operation: {}",
         describe(data_));
-    if (fn) msg += fmt::format(", which is output {} of {},", nr, fn->name());
+    if (fn) msg += fmt::format(", which is output {} of {},", nr, forward_op_name(fn->name()));
     msg += fmt::format(" is at version {}; expected version {} instead.", current, saved_version_);
     if (!AnomalyMode::is_enabled()) {
       msg += " Hint: enable anomaly detection to find the operation that failed to compute its gradient, with "
-             "tessera::autograd::DetectAnomalyGuard (torch.autograd.set_detect_anomaly(True) in PyTorch).";
+             "tessera::autograd::DetectAnomalyGuard.";
     } else {
       msg += " Hint: the forward trace further above shows the operation that failed to compute its gradient. "
              "The variable in question was changed in there or anywhere later. Good luck!";

@@ -90,7 +90,7 @@ TEST(AutogradApi, GradAllowUnused) {
   Tensor unused = make({3}, {1}, kFloat64, true);
   Tensor y = SumAll::apply(Scale::apply(x, 2.0));
   EXPECT_THROW_MSG(ag::grad({y}, {x, unused}, {}, true),
-                   "One of the differentiated Tensors appears to not have been used in the graph. Set "
+                   "The differentiated Tensor at index 1 appears to not have been used in the graph. Set "
                    "allow_unused=True if this is the desired behavior.");
   auto g = ag::grad({y}, {x, unused}, {}, true, false, /*allow_unused=*/true);
   expect_values(g[0], {2, 2});

@@ -39,7 +39,7 @@ TEST(Inplace, ModifiedSavedInputNamesItsCurrentGradFn) {
   Tensor h = Scale::apply(a, 1.0);
   Tensor y = Mul::apply(h, b);  // saves h (an input)
   h.copy_(make({0, 0, 0}, {3}));
-  EXPECT_THROW_MSG(SumAll::apply(y).backward(), "which is output 0 of CopyBackward0, is at version");
+  EXPECT_THROW_MSG(SumAll::apply(y).backward(), "which is output 0 of Copy, is at version");
   // a leaf saved and then changed under no_grad
   Tensor y2 = Mul::apply(a, b);
   {
