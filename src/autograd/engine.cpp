@@ -304,7 +304,10 @@ void execute(GraphTask& task, Node* root) {
 
 bool task_needs(const Node* fn) {
   GraphTask* t = tl_current_task;
-  return !t || should_run(*t, fn);
+  if (!t || t->exec_info.empty()) return true;
+  // Nodes outside the running graph (created by formulas or recomputation during this backward)
+  // are not restricted by it.
+  return !t->nodes.find(fn) || should_run(*t, fn);
 }
 
 variable_list run_backward(const edge_list& roots, variable_list grad_roots, bool keep_graph, bool create_graph,

@@ -101,8 +101,9 @@ class Node : public std::enable_shared_from_this<Node> {
   size_t num_outputs() const { return next_edges_.size(); }
   void add_next_edge(Edge e) { next_edges_.push_back(std::move(e)); }
   void set_next_edges(edge_list edges) { next_edges_ = std::move(edges); }
-  // Whether gradient i must be computed: its edge is valid and, when autograd::grad / backward
-  // with `inputs` restricts the graph, it leads to one of those inputs.
+  // In a backward formula: whether gradient i must be computed: its edge is valid and, when
+  // autograd::grad / backward with `inputs` restricts the graph, it leads to one of those inputs.
+  // (In forward code, to decide what to save, test next_edge(i).is_valid() instead.)
   bool should_compute_output(size_t i) const;
   bool should_compute_any_output() const;
 

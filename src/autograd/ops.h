@@ -16,6 +16,10 @@ namespace tessera {
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
 
+// ---- elementwise (elementwise_ops.cpp) ----
+// condition ? self : other, broadcasting all three (condition is a bool tensor).
+Tensor where(const Tensor& condition, const Tensor& self, const Tensor& other);
+
 // ---- gradient helpers (differentiable; used by backward formulas) ----
 // Sums x down to `shape` (undoes broadcasting `shape` to x's shape).
 Tensor sum_to(const Tensor& x, IntArrayRef shape);
