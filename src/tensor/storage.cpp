@@ -21,7 +21,10 @@ class CpuAllocator final : public Allocator {
   void deallocate(void* ptr, size_t, Device) override { std::free(ptr); }
 };
 
-Allocator* g_allocators[kNumDeviceTypes] = {cpu_allocator(), nullptr};
+// Constant-initialised (all null) so that a backend registering from a static initialiser in
+// another translation unit cannot be overwritten by this one's dynamic initialisation; the CPU
+// entry falls back to cpu_allocator().
+Allocator* g_allocators[kNumDeviceTypes] = {nullptr, nullptr};
 }  // namespace
 
 Allocator* cpu_allocator() {
@@ -33,6 +36,7 @@ void register_allocator(DeviceType type, Allocator* allocator) { g_allocators[in
 
 Allocator* allocator_for(Device device) {
   Allocator* a = g_allocators[int(device.type)];
+  if (!a && device.is_cpu()) return cpu_allocator();
   if (!a) {
     throw DeviceError(fmt::format("no allocator for device {}: tessera was built without the CUDA backend, "
                                   "or no CUDA device is available", device.str()));

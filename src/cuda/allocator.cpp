@@ -1,0 +1,117 @@
+// The caching device allocator (Note [caching allocator]).
+#include "tessera/cuda/allocator.h"
+
+#include <cuda_runtime_api.h>
+
+#include "tessera/cuda/check.h"
+#include "tessera/cuda/runtime.h"
+
+namespace tessera::cuda {
+
+namespace {
+constexpr size_t kSmall = size_t(1) << 20;
+constexpr size_t kSmallRound = 512;
+constexpr size_t kLargeRound = size_t(2) << 20;
+
+std::string mib(size_t b) { return fmt::format("{:.2f} MiB", double(b) / (1 << 20)); }
+}  // namespace
+
+CachingAllocator& caching_allocator() {
+  static auto* a = new CachingAllocator();  // never destroyed: blocks may outlive static destructors
+  return *a;
+}
+
+size_t CachingAllocator::round_size(size_t n) {
+  if (n == 0) return 0;
+  if (n <= kSmall) return (n + kSmallRound - 1) / kSmallRound * kSmallRound;
+  return (n + kLargeRound - 1) / kLargeRound * kLargeRound;
+}
+
+CachingAllocator::DeviceState& CachingAllocator::state(int device) {
+  if (device >= int(devices_.size())) devices_.resize(size_t(device) + 1);
+  return devices_[size_t(device)];
+}
+
+void* CachingAllocator::allocate(size_t nbytes, Device device) {
+  if (nbytes == 0) return nullptr;
+  size_t size = round_size(nbytes);
+  std::lock_guard<std::mutex> lock(mu_);
+  DeviceState& st = state(device.index);
+  st.stats.num_allocs++;
+  void* ptr = nullptr;
+  size_t block = size;
+  auto it = st.free_blocks.lower_bound(size);
+  // Take a cached block only if it wastes little: a quarter of the request, at least one
+  // rounding step (so a small request never pins a large block).
+  size_t slack = std::max(size / 4, size <= kSmall ? kSmallRound : kLargeRound);
+  if (it != st.free_blocks.end() && it->first - size <= slack) {
+    block = it->first;
+    ptr = it->second;
+    st.free_blocks.erase(it);
+    st.stats.num_cache_hits++;
+  } else {
+    DeviceGuard guard(device.index);
+    cudaError_t err = cudaMalloc(&ptr, size);
+    if (err == cudaErrorMemoryAllocation) {
+      cudaGetLastError();
+      release_cached(device.index, st);
+      err = cudaMalloc(&ptr, size);
+    }
+    if (err == cudaErrorMemoryAllocation) {
+      cudaGetLastError();
+      size_t free_b = 0, total_b = 0;
+      cudaMemGetInfo(&free_b, &total_b);
+      throw RuntimeError(fmt::format(
+          "CUDA out of memory on {}: tried to allocate {} ({} bytes); {} allocated by tessera, {} reserved "
+          "(cached blocks were released first); the device has {} free of {} total",
+          device.str(), mib(size), nbytes, mib(st.stats.allocated), mib(st.stats.reserved), mib(free_b),
+          mib(total_b)));
+    }
+    TESSERA_CUDA_CHECK(err);
+    st.stats.reserved += size;
+    st.stats.num_device_allocs++;
+  }
+  st.live[ptr] = block;
+  st.stats.allocated += block;
+  st.stats.peak_allocated = std::max(st.stats.peak_allocated, st.stats.allocated);
+  return ptr;
+}
+
+void CachingAllocator::deallocate(void* ptr, size_t, Device device) {
+  if (!ptr) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  DeviceState& st = state(device.index);
+  auto it = st.live.find(ptr);
+  if (it == st.live.end()) return;  // not ours (cannot happen); never throw from a destructor path
+  size_t block = it->second;
+  st.live.erase(it);
+  st.stats.allocated -= block;
+  st.free_blocks.emplace(block, ptr);
+}
+
+void CachingAllocator::release_cached(int device, DeviceState& st) {
+  if (st.free_blocks.empty()) return;
+  DeviceGuard guard(device);
+  cudaDeviceSynchronize();
+  for (auto& [size, p] : st.free_blocks) {
+    cudaFree(p);
+    st.stats.reserved -= size;
+  }
+  st.free_blocks.clear();
+}
+
+MemoryStats CachingAllocator::stats(int device) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return state(device).stats;
+}
+void CachingAllocator::reset_peak(int device) {
+  std::lock_guard<std::mutex> lock(mu_);
+  DeviceState& st = state(device);
+  st.stats.peak_allocated = st.stats.allocated;
+}
+void CachingAllocator::empty_cache() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t d = 0; d < devices_.size(); ++d) release_cached(int(d), devices_[d]);
+}
+
+}  // namespace tessera::cuda

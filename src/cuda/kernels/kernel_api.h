@@ -1,0 +1,114 @@
+// The launcher API between the CUDA backend's host code (compiled by the C++ compiler, which sees
+// tessera's tensor headers) and its kernels (compiled by nvcc, which must not: fmt does not build
+// under nvcc). Only plain types cross this line: element-typed pointers as char*, sizes and
+// strides in elements, a DT enum equal to tessera::DType. Every launcher enqueues on `stream` and
+// returns cudaGetLastError() so the caller turns failures into tessera::RuntimeError.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace tessera::cuda::kern {
+
+// Same values as tessera::DType (checked by a static_assert in cuda_backend.cpp).
+enum class DT : int8_t { F32, F64, BF16, F16, I32, I64, Bool };
+
+inline constexpr int kMaxDims = 8;
+
+// N same-shaped operands (operand 0 is the output) after dropping size-1 dims and merging
+// dims that are contiguous in every operand. `contiguous` = every operand is dense and unit-stride.
+template <int N>
+struct Geo {
+  int ndim = 0;
+  int64_t numel = 0;
+  bool contiguous = false;
+  int64_t sizes[kMaxDims] = {};
+  int64_t strides[N][kMaxDims] = {};  // elements
+  char* data[N] = {};
+  DT dtype[N] = {};
+};
+
+// A Scalar argument in both its double and its int64 form (the kernel takes the one its dtype needs).
+struct KScalar {
+  double d = 0;
+  int64_t i = 0;
+};
+
+// One strided tensor of up to kMaxDims dims (not coalesced): for indexing kernels.
+struct TI {
+  char* data = nullptr;
+  DT dtype = DT::F32;
+  int ndim = 0;
+  int64_t sizes[kMaxDims] = {};
+  int64_t strides[kMaxDims] = {};
+};
+
+// ---- copy_fill.cu ----
+cudaError_t copy(const Geo<2>& g, cudaStream_t s);  // dst = cast(src)
+cudaError_t fill(const Geo<1>& g, KScalar v, cudaStream_t s);
+
+// ---- unary.cu ---- op values are tessera::UnaryOp.
+cudaError_t unary(int op, const Geo<2>& g, cudaStream_t s);                  // out, in
+cudaError_t unary_backward(int op, const Geo<3>& g, cudaStream_t s);         // grad_in, grad_out, x
+
+// ---- binary.cu ---- op values are tessera::BinaryOp. Comparisons write bool.
+cudaError_t binary(int op, const Geo<3>& g, KScalar alpha, cudaStream_t s);  // out, a, b
+cudaError_t binary_scalar(int op, const Geo<2>& g, KScalar v, bool reverse, cudaStream_t s);
+cudaError_t where(const Geo<4>& g, cudaStream_t s);                          // out, cond, a, b
+cudaError_t clamp(const Geo<2>& g, bool has_lo, KScalar lo, bool has_hi, KScalar hi, cudaStream_t s);
+cudaError_t masked_fill(const Geo<2>& g, KScalar v, cudaStream_t s);         // self, mask
+
+// ---- random.cu ---- out contiguous, `n` elements (Note [philox stream]).
+cudaError_t random_uniform(char* out, DT dt, int64_t n, double low, double high, uint64_t seed, uint64_t offset,
+                           cudaStream_t s);
+cudaError_t random_normal(char* out, DT dt, int64_t n, double mean, double std, uint64_t seed, uint64_t offset,
+                          cudaStream_t s);
+cudaError_t random_int(char* out, DT dt, int64_t n, int64_t low, int64_t high, uint64_t seed, uint64_t offset,
+                       cudaStream_t s);
+cudaError_t dropout_mask(bool* out, int64_t n, double p, uint64_t seed, uint64_t offset, cudaStream_t s);
+
+// ---- reduce.cu ---- `in` contiguous [rows, n]; results written contiguous per row.
+enum class RedOp : int8_t { Sum, Mean, Prod, Max, Min };  // = tessera::ReduceOp
+// out has acc dtype: F32 for F32/BF16/F16 input, F64 for F64, I64 for integers and bool.
+cudaError_t reduce_rows(RedOp op, char* out, const char* in, DT in_dt, int64_t rows, int64_t n, cudaStream_t s);
+// values: in_dt, indices: int64.
+cudaError_t arg_reduce_rows(bool is_max, char* values, int64_t* indices, const char* in, DT in_dt, int64_t rows,
+                            int64_t n, cudaStream_t s);
+// out: float64 per row.
+cudaError_t var_rows(double* out, const char* in, DT in_dt, int64_t rows, int64_t n, int64_t correction,
+                     cudaStream_t s);
+// out: F32 (F64 for F64 input) per row.
+cudaError_t logsumexp_rows(char* out, const char* in, DT in_dt, int64_t rows, int64_t n, cudaStream_t s);
+
+// ---- norm.cu ---- contiguous [rows, n]; stats (mean/rstd) are F32 (F64 for F64 data).
+cudaError_t softmax(char* out, const char* in, DT dt, int64_t rows, int64_t n, bool log, cudaStream_t s);
+cudaError_t softmax_backward(char* grad_in, const char* grad_out, const char* out, DT dt, int64_t rows, int64_t n,
+                             bool log, cudaStream_t s);
+cudaError_t layer_norm(char* out, char* mean, char* rstd, const char* in, const char* weight, const char* bias,
+                       DT dt, int64_t rows, int64_t n, double eps, cudaStream_t s);
+// grad_weight/grad_bias/weight may be null.
+cudaError_t layer_norm_backward(char* grad_in, char* grad_weight, char* grad_bias, const char* grad_out,
+                                const char* in, const char* mean, const char* rstd, const char* weight, DT dt,
+                                int64_t rows, int64_t n, cudaStream_t s);
+cudaError_t rms_norm(char* out, char* rstd, const char* in, const char* weight, DT dt, int64_t rows, int64_t n,
+                     double eps, cudaStream_t s);
+cudaError_t rms_norm_backward(char* grad_in, char* grad_weight, const char* grad_out, const char* in,
+                              const char* rstd, const char* weight, DT dt, int64_t rows, int64_t n, cudaStream_t s);
+// logits [N, C] of dt; target int64 [N]; loss and lse of loss_dt.
+cudaError_t cross_entropy(char* loss, char* lse, DT loss_dt, const char* logits, DT dt, const int64_t* target,
+                          int64_t N, int64_t C, int64_t ignore_index, double smoothing, cudaStream_t s);
+// grad_loss/lse of loss_dt ([N], contiguous), grad_logits of dt.
+cudaError_t cross_entropy_backward(char* grad_logits, const char* grad_loss, int64_t grad_loss_stride,
+                                   DT loss_dt, const char* logits, const char* lse, DT dt,
+                                   const int64_t* target, int64_t N, int64_t C, int64_t ignore_index,
+                                   double smoothing, cudaStream_t s);
+
+// ---- index.cu ----
+cudaError_t index_select(const TI& out, const TI& in, int dim, const TI& index, cudaStream_t s);
+cudaError_t index_add(const TI& self, int dim, const TI& index, const TI& source, cudaStream_t s);
+cudaError_t gather(const TI& out, const TI& in, int dim, const TI& index, cudaStream_t s);
+cudaError_t scatter_add(const TI& self, int dim, const TI& index, const TI& src, cudaStream_t s);
+cudaError_t tril_triu(const TI& out, const TI& in, int64_t k, bool upper, cudaStream_t s);
+
+}  // namespace tessera::cuda::kern

@@ -1,0 +1,153 @@
+// tessera-gpu-bench: a few CUDA microbenchmarks, each a ratio against a reference measured in the
+// same process on the same device (DESIGN: a timing is a benchmark, never a test):
+//   gemm bf16/fp16/fp32  tessera's Backend::gemm          vs cublasGemmEx on the same buffers
+//   copy f32             tessera's strided-kernel copy    vs cudaMemcpyAsync device-to-device
+//   contiguous copy      Backend::copy (memcpy fast path)  vs cudaMemcpyAsync
+//   add / cast / softmax / layer_norm / sum: achieved bandwidth, against the memcpy bandwidth
+// Usage: tessera-gpu-bench [--quick]
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "tessera/cuda/cuda.h"
+#include "tessera/tensor/backend.h"
+#include "tessera/tensor/raw.h"
+
+using namespace tessera;
+
+namespace {
+#define CK(x)                                                                              \
+  do {                                                                                     \
+    auto e_ = (x);                                                                         \
+    if (int(e_) != 0) {                                                                    \
+      std::fprintf(stderr, "bench: %s failed (%d) at %s:%d\n", #x, int(e_), __FILE__, __LINE__); \
+      std::exit(1);                                                                        \
+    }                                                                                      \
+  } while (0)
+
+// Median-free simple timing: warmup, then `iters` runs between two events; ms per run.
+double time_ms(const std::function<void()>& f, int warmup, int iters) {
+  for (int i = 0; i < warmup; ++i) f();
+  cudaEvent_t a, b;
+  CK(cudaEventCreate(&a));
+  CK(cudaEventCreate(&b));
+  CK(cudaEventRecord(a, nullptr));
+  for (int i = 0; i < iters; ++i) f();
+  CK(cudaEventRecord(b, nullptr));
+  CK(cudaEventSynchronize(b));
+  float ms = 0;
+  CK(cudaEventElapsedTime(&ms, a, b));
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  return double(ms) / iters;
+}
+
+struct Row {
+  std::string name;
+  double ours_ms, ref_ms;
+  std::string unit;  // what the rate column means
+  double work;       // flops or bytes per run
+};
+std::vector<Row> g_rows;
+
+void report(const Row& r) {
+  g_rows.push_back(r);
+  double rate = r.work / (r.ours_ms * 1e-3);
+  double rrate = r.work / (r.ref_ms * 1e-3);
+  bool flops = r.unit == "TFLOP/s";
+  double scale = flops ? 1e12 : 1e9;
+  std::printf("%-34s %9.3f ms %9.3f ms  %8.3f  %8.1f %-7s (ref %8.1f)\n", r.name.c_str(), r.ours_ms, r.ref_ms,
+              r.ref_ms / r.ours_ms, rate / scale, r.unit.c_str(), rrate / scale);
+  std::fflush(stdout);
+}
+Tensor dev_empty(IntArrayRef s, DType dt) { return raw::empty(s, TensorOptions(dt).device(Device::cuda(0))); }
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  if (!cuda::is_available()) {
+    std::printf("tessera-gpu-bench: no CUDA device: %s\n", cuda::unavailable_reason().c_str());
+    return 77;
+  }
+  cudaDeviceProp prop{};
+  CK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("device: %s (sm_%d%d, %d SMs, %.1f GiB)\n", prop.name, prop.major, prop.minor, prop.multiProcessorCount,
+              double(prop.totalGlobalMem) / (1 << 30));
+  std::printf("%-34s %12s %12s  %8s  %s\n", "benchmark", "tessera", "reference", "ref/ours", "rate");
+  Backend& be = backend_for(Device::cuda(0));
+  cublasHandle_t h;
+  CK(cublasCreate(&h));
+
+  // ---- GEMM: tessera vs cublasGemmEx (row-major C = A B computed as C^T = B^T A^T) ----
+  struct G {
+    DType dt;
+    cudaDataType_t cdt;
+    int64_t n;
+  };
+  std::vector<G> gemms = {{kBFloat16, CUDA_R_16BF, quick ? 4096 : 8192},
+                          {kFloat16, CUDA_R_16F, quick ? 4096 : 8192},
+                          {kFloat32, CUDA_R_32F, 4096}};
+  for (const G& g : gemms) {
+    int64_t n = g.n;
+    Tensor a = dev_empty({1, n, n}, g.dt), b = dev_empty({1, n, n}, g.dt), c = dev_empty({1, n, n}, g.dt);
+    be.random_normal(a, 0, 1, 1, 0);
+    be.random_normal(b, 0, 1, 2, 0);
+    float alpha = 1, beta = 0;
+    auto ours = [&] { be.gemm(c, a, b, 1.0, 0.0); };
+    auto ref = [&] {
+      CK(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, int(n), int(n), int(n), &alpha, b.data_ptr(), g.cdt, int(n),
+                      a.data_ptr(), g.cdt, int(n), &beta, c.data_ptr(), g.cdt, int(n), CUBLAS_COMPUTE_32F,
+                      CUBLAS_GEMM_DEFAULT));
+    };
+    int it = n >= 8192 ? 10 : 20;
+    double ref_ms = time_ms(ref, 3, it), ours_ms = time_ms(ours, 3, it);
+    report({fmt::format("gemm {} {}^3", dtype_name(g.dt), n), ours_ms, ref_ms, "TFLOP/s", 2.0 * double(n) * n * n});
+  }
+
+  // ---- memory-bound kernels vs cudaMemcpy D2D on the same byte count ----
+  int64_t N = quick ? (int64_t(1) << 26) : (int64_t(1) << 28);  // float elements (1 GiB at full size)
+  Tensor x = dev_empty({N}, kFloat32), y = dev_empty({N}, kFloat32), z = dev_empty({N}, kFloat32);
+  be.random_uniform(x, -1, 1, 3, 0);
+  be.random_uniform(y, -1, 1, 4, 0);
+  size_t bytes = size_t(N) * 4;
+  double memcpy_ms = time_ms([&] { CK(cudaMemcpyAsync(z.data_ptr(), x.data_ptr(), bytes, cudaMemcpyDeviceToDevice, nullptr)); }, 2, 10);
+  report({"copy f32 contiguous (memcpy path)", time_ms([&] { be.copy(z, x); }, 2, 10), memcpy_ms, "GB/s", 2.0 * bytes});
+  Tensor x2 = raw::view(x, {N / 4096, 4096}), z2 = raw::view(z, {4096, N / 4096});
+  Tensor zt = raw::transpose(z2, 0, 1);
+  report({"copy f32 transposed (kernel)", time_ms([&] { be.copy(zt, x2); }, 2, 10), memcpy_ms, "GB/s", 2.0 * bytes});
+  report({"neg f32 (unary kernel)", time_ms([&] { be.unary(UnaryOp::Neg, z, x); }, 2, 10), memcpy_ms, "GB/s",
+          2.0 * bytes});
+  report({"add f32 (binary kernel)", time_ms([&] { be.binary(BinaryOp::Add, z, x, y, 1); }, 2, 10),
+          memcpy_ms * 1.5, "GB/s", 3.0 * bytes});
+  Tensor xb = dev_empty({N}, kBFloat16);
+  report({"cast f32->bf16", time_ms([&] { be.copy(xb, x); }, 2, 10), memcpy_ms * 0.75, "GB/s", 1.5 * bytes});
+  {
+    int64_t rows = N / 4096 / 2;
+    Tensor s = raw::view(raw::slice(xb, 0, 0, rows * 4096, 1), {rows, 4096});
+    Tensor so = dev_empty({rows, 4096}, kBFloat16);
+    double sb = double(rows) * 4096 * 2 * 2;
+    report({"softmax bf16 [rows,4096]", time_ms([&] { be.softmax(so, s, false); }, 2, 10), memcpy_ms * sb / (2.0 * bytes),
+            "GB/s", sb});
+    Tensor w = dev_empty({4096}, kBFloat16), bb = dev_empty({4096}, kBFloat16);
+    be.fill(w, 1.0);
+    be.fill(bb, 0.0);
+    Tensor mean = dev_empty({rows}, kFloat32), rstd = dev_empty({rows}, kFloat32);
+    report({"layer_norm bf16 [rows,4096]", time_ms([&] { be.layer_norm(so, mean, rstd, s, w, bb, 1e-5); }, 2, 10),
+            memcpy_ms * sb / (2.0 * bytes), "GB/s", sb});
+  }
+  Tensor sum_out = dev_empty({1}, kFloat32);
+  report({"sum f32 (one block per row!)", time_ms([&] { be.reduce(ReduceOp::Sum, raw::view(sum_out, {1}), x, {0}); }, 1, 3),
+          memcpy_ms / 2, "GB/s", double(bytes)});
+  CK(cudaDeviceSynchronize());
+  auto st = cuda::memory_stats(0);
+  std::printf("allocator: allocated %.1f MiB, reserved %.1f MiB, peak %.1f MiB, %lld allocs, %lld cache hits, %lld cudaMalloc\n",
+              st.allocated / 1048576.0, st.reserved / 1048576.0, st.peak_allocated / 1048576.0,
+              (long long)st.num_allocs, (long long)st.num_cache_hits, (long long)st.num_device_allocs);
+  cublasDestroy(h);
+  return 0;
+}
