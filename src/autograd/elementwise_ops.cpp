@@ -108,6 +108,36 @@ const char* unary_node_name(UnaryOp op) {
   return "UnaryBackward";
 }
 
+// Ops whose derivative PyTorch computes from the result (and so saves the result, which decides
+// which in-place changes make backward fail): d exp = y, d tanh = 1 - y^2, d sigmoid = y (1 - y),
+// d sqrt = 1 / (2 y), d rsqrt = -y^3 / 2, d reciprocal = -y^2, d relu = [y > 0].
+bool saves_result(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::Exp:
+    case UnaryOp::Tanh:
+    case UnaryOp::Sigmoid:
+    case UnaryOp::Sqrt:
+    case UnaryOp::Rsqrt:
+    case UnaryOp::Reciprocal:
+    case UnaryOp::Relu: return true;
+    default: return false;
+  }
+}
+
+Tensor derivative_from_result(UnaryOp op, const Tensor& y) {
+  switch (op) {
+    case UnaryOp::Exp: return y;
+    case UnaryOp::Tanh: return 1.0 - y * y;
+    case UnaryOp::Sigmoid: return y * (1.0 - y);
+    case UnaryOp::Sqrt: return 0.5 / y;
+    case UnaryOp::Rsqrt: return y * y * y * -0.5;
+    case UnaryOp::Reciprocal: return -(y * y);
+    case UnaryOp::Relu: return mask_as(raw::binary(BinaryOp::Gt, y, Scalar(0)), y);
+    default: break;
+  }
+  TESSERA_INTERNAL_ASSERT(false, "{} has no derivative from its result", unary_op_name(op));
+}
+
 Tensor unary(UnaryOp op, const Tensor& x) {
   Tensor out = raw::unary(op, x);
   if (op == UnaryOp::LogicalNot || !compute_requires_grad(x)) return out;
@@ -121,6 +151,14 @@ Tensor unary(UnaryOp op, const Tensor& x) {
       return {zeros_like_t(g[0])};
     }, x);
     set_history(out, node);
+    return out;
+  }
+  if (saves_result(op)) {
+    auto node = make_node<1>(unary_node_name(op), [op](auto& n, variable_list& g) -> variable_list {
+      return {g[0] * derivative_from_result(op, n.saved(0))};
+    }, x);
+    set_history(out, node);
+    node->save(0, out, /*is_output=*/true);
     return out;
   }
   auto node = make_node<1>(unary_node_name(op), [op](auto& n, variable_list& g) -> variable_list {
@@ -145,12 +183,12 @@ Tensor& unary_(UnaryOp op, Tensor& self) {
         break;
       case UnaryOp::Exp:
         node = make_node<1>("ExpBackward0", [](auto& n, variable_list& g) -> variable_list {
-          return {g[0] * n.saved(0)};
+          return {g[0] * derivative_from_result(UnaryOp::Exp, n.saved(0))};
         }, self);
         break;
       case UnaryOp::Relu:
         node = make_node<1>("ReluBackward0", [](auto& n, variable_list& g) -> variable_list {
-          return {g[0] * mask_as(raw::binary(BinaryOp::Gt, n.saved(0), Scalar(0)), g[0])};
+          return {g[0] * derivative_from_result(UnaryOp::Relu, n.saved(0))};
         }, self);
         break;
       default: TESSERA_INTERNAL_ASSERT(false, "in-place {} is not differentiable here", unary_op_name(op));
@@ -414,11 +452,43 @@ Tensor& scalar_inplace(BinaryOp op, Tensor& self, Scalar s) {
 Tensor compare(BinaryOp op, const Tensor& a, const Tensor& b) { return raw::binary(op, a, b); }
 Tensor compare(BinaryOp op, const Tensor& a, Scalar b) { return raw::binary(op, a, b, false); }
 
-// other * alpha keeping an integral scalar integral (x.add(1) on an int tensor stays int).
-Scalar scaled(Scalar other, Scalar alpha) {
-  if (alpha.is_integral() && alpha.to_long() == 1) return other;
-  if (other.is_floating_point() || alpha.is_floating_point()) return Scalar(other.to_double() * alpha.to_double());
-  return Scalar(other.to_long() * alpha.to_long());
+// other * alpha for the Scalar forms of add/sub (exact for integers).
+Scalar scaled(const Tensor& self, Scalar other, Scalar alpha, const char* op) {
+  if (!alpha.is_bool() && !alpha.is_floating_point() && alpha.to_long() == 1) return other;
+  DType rt = result_type(self, other);
+  TESSERA_CHECK(is_floating_point(rt) || !alpha.is_floating_point(), DTypeError,
+                "{}: For integral input tensors, argument alpha must not be a floating point number.", op);
+  TESSERA_CHECK(!alpha.is_bool() || rt == DType::Bool, DTypeError, "{}: Boolean alpha only supported for Boolean results.",
+                op);
+  if (other.is_bool() && alpha.is_bool()) return Scalar(other.to_bool() && alpha.to_bool());
+  if (!other.is_floating_point() && !alpha.is_floating_point()) return Scalar(other.to_long() * alpha.to_long());
+  return Scalar(other.to_double() * alpha.to_double());
+}
+
+UnaryOp gelu_op(const std::string& approximate) {
+  TESSERA_CHECK(approximate == "none" || approximate == "tanh", ValueError,
+                "gelu: approximate argument must be either none or tanh (got '{}')", approximate);
+  return approximate == "tanh" ? UnaryOp::GeluTanh : UnaryOp::GeluErf;
+}
+
+// A Scalar operand of where() as a 0-dim tensor of the type the Scalar form promotes to.
+Tensor scalar_operand(const Tensor& other, Scalar s) {
+  return raw::scalar_tensor(s, TensorOptions(result_type(other, s)).device(other.device()));
+}
+
+// s ** e for a scalar base: d/de = s^e log s (0 where s == 0 and e >= 0).
+Tensor pow_scalar_base(Scalar base, const Tensor& e) {
+  Tensor out = raw::binary(BinaryOp::Pow, e, base, /*reverse=*/true);
+  if (compute_requires_grad(e) && out.is_floating_point()) {
+    const double b = base.to_double();
+    auto node = make_node<1>("PowBackward2", [b](auto& n, variable_list& g) -> variable_list {
+      if (b == 0.0) return {zeros_like_t(g[0])};  // 0^e: taken as 0, as PyTorch does
+      return {g[0] * n.saved(0) * std::log(b)};
+    }, e);
+    set_history(out, node);
+    node->save(0, out, /*is_output=*/true);
+  }
+  return out;
 }
 
 }  // namespace
@@ -426,11 +496,11 @@ Scalar scaled(Scalar other, Scalar alpha) {
 // ---- binary ----
 Tensor Tensor::add(const Tensor& other, Scalar alpha) const { return add_sub(*this, other, alpha, false); }
 Tensor Tensor::add(Scalar other, Scalar alpha) const {
-  return scalar_op(BinaryOp::Add, *this, scaled(other, alpha), false);
+  return scalar_op(BinaryOp::Add, *this, scaled(*this, other, alpha, "add"), false);
 }
 Tensor Tensor::sub(const Tensor& other, Scalar alpha) const { return add_sub(*this, other, alpha, true); }
 Tensor Tensor::sub(Scalar other, Scalar alpha) const {
-  return scalar_op(BinaryOp::Sub, *this, scaled(other, alpha), false);
+  return scalar_op(BinaryOp::Sub, *this, scaled(*this, other, alpha, "sub"), false);
 }
 Tensor Tensor::mul(const Tensor& other) const { return mul_tensor(*this, other); }
 Tensor Tensor::mul(Scalar other) const { return scalar_op(BinaryOp::Mul, *this, other, false); }
@@ -443,11 +513,11 @@ Tensor Tensor::minimum(const Tensor& other) const { return max_min_tensor(*this,
 
 Tensor& Tensor::add_(const Tensor& other, Scalar alpha) { return binary_inplace(BinaryOp::Add, *this, other, alpha); }
 Tensor& Tensor::add_(Scalar other, Scalar alpha) {
-  return scalar_inplace(BinaryOp::Add, *this, scaled(other, alpha));
+  return scalar_inplace(BinaryOp::Add, *this, scaled(*this, other, alpha, "add_"));
 }
 Tensor& Tensor::sub_(const Tensor& other, Scalar alpha) { return binary_inplace(BinaryOp::Sub, *this, other, alpha); }
 Tensor& Tensor::sub_(Scalar other, Scalar alpha) {
-  return scalar_inplace(BinaryOp::Sub, *this, scaled(other, alpha));
+  return scalar_inplace(BinaryOp::Sub, *this, scaled(*this, other, alpha, "sub_"));
 }
 Tensor& Tensor::mul_(const Tensor& other) { return binary_inplace(BinaryOp::Mul, *this, other, 1); }
 Tensor& Tensor::mul_(Scalar other) { return scalar_inplace(BinaryOp::Mul, *this, other); }
@@ -469,11 +539,7 @@ Tensor Tensor::sign() const { return unary(UnaryOp::Sign, *this); }
 Tensor Tensor::tanh() const { return unary(UnaryOp::Tanh, *this); }
 Tensor Tensor::sigmoid() const { return unary(UnaryOp::Sigmoid, *this); }
 Tensor Tensor::relu() const { return unary(UnaryOp::Relu, *this); }
-Tensor Tensor::gelu(const std::string& approximate) const {
-  TESSERA_CHECK(approximate == "none" || approximate == "tanh", ValueError,
-                "gelu: approximate must be 'none' or 'tanh', got '{}'", approximate);
-  return unary(approximate == "tanh" ? UnaryOp::GeluTanh : UnaryOp::GeluErf, *this);
-}
+Tensor Tensor::gelu(const std::string& approximate) const { return unary(gelu_op(approximate), *this); }
 Tensor Tensor::silu() const { return unary(UnaryOp::Silu, *this); }
 Tensor Tensor::sin() const { return unary(UnaryOp::Sin, *this); }
 Tensor Tensor::cos() const { return unary(UnaryOp::Cos, *this); }
@@ -618,5 +684,56 @@ Tensor operator>(const Tensor& a, const Tensor& b) { return a.gt(b); }
 Tensor operator>(const Tensor& a, Scalar b) { return a.gt(b); }
 Tensor operator>=(const Tensor& a, const Tensor& b) { return a.ge(b); }
 Tensor operator>=(const Tensor& a, Scalar b) { return a.ge(b); }
+
+// ---- free functions (ops.h) ----
+Tensor add(const Tensor& a, const Tensor& b, Scalar alpha) { return a.add(b, alpha); }
+Tensor add(const Tensor& a, Scalar b, Scalar alpha) { return a.add(b, alpha); }
+Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha) { return a.sub(b, alpha); }
+Tensor sub(const Tensor& a, Scalar b, Scalar alpha) { return a.sub(b, alpha); }
+Tensor mul(const Tensor& a, const Tensor& b) { return a.mul(b); }
+Tensor mul(const Tensor& a, Scalar b) { return a.mul(b); }
+Tensor div(const Tensor& a, const Tensor& b) { return a.div(b); }
+Tensor div(const Tensor& a, Scalar b) { return a.div(b); }
+Tensor pow(const Tensor& a, const Tensor& exponent) { return a.pow(exponent); }
+Tensor pow(const Tensor& a, Scalar exponent) { return a.pow(exponent); }
+Tensor pow(Scalar a, const Tensor& exponent) { return pow_scalar_base(a, exponent); }
+Tensor maximum(const Tensor& a, const Tensor& b) { return a.maximum(b); }
+Tensor minimum(const Tensor& a, const Tensor& b) { return a.minimum(b); }
+Tensor neg(const Tensor& x) { return x.neg(); }
+Tensor abs(const Tensor& x) { return x.abs(); }
+Tensor exp(const Tensor& x) { return x.exp(); }
+Tensor log(const Tensor& x) { return x.log(); }
+Tensor log1p(const Tensor& x) { return x.log1p(); }
+Tensor sqrt(const Tensor& x) { return x.sqrt(); }
+Tensor rsqrt(const Tensor& x) { return x.rsqrt(); }
+Tensor square(const Tensor& x) { return x.square(); }
+Tensor reciprocal(const Tensor& x) { return x.reciprocal(); }
+Tensor sign(const Tensor& x) { return x.sign(); }
+Tensor tanh(const Tensor& x) { return x.tanh(); }
+Tensor sigmoid(const Tensor& x) { return x.sigmoid(); }
+Tensor relu(const Tensor& x) { return x.relu(); }
+Tensor gelu(const Tensor& x, const std::string& approximate) { return x.gelu(approximate); }
+Tensor silu(const Tensor& x) { return x.silu(); }
+Tensor sin(const Tensor& x) { return x.sin(); }
+Tensor cos(const Tensor& x) { return x.cos(); }
+Tensor where(const Tensor& condition, const Tensor& a, Scalar b) { return where(condition, a, scalar_operand(a, b)); }
+Tensor where(const Tensor& condition, Scalar a, const Tensor& b) { return where(condition, scalar_operand(b, a), b); }
+Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max) { return x.clamp(min, max); }
+Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value) { return x.masked_fill(mask, value); }
+Tensor eq(const Tensor& a, const Tensor& b) { return a.eq(b); }
+Tensor eq(const Tensor& a, Scalar b) { return a.eq(b); }
+Tensor ne(const Tensor& a, const Tensor& b) { return a.ne(b); }
+Tensor ne(const Tensor& a, Scalar b) { return a.ne(b); }
+Tensor lt(const Tensor& a, const Tensor& b) { return a.lt(b); }
+Tensor lt(const Tensor& a, Scalar b) { return a.lt(b); }
+Tensor le(const Tensor& a, const Tensor& b) { return a.le(b); }
+Tensor le(const Tensor& a, Scalar b) { return a.le(b); }
+Tensor gt(const Tensor& a, const Tensor& b) { return a.gt(b); }
+Tensor gt(const Tensor& a, Scalar b) { return a.gt(b); }
+Tensor ge(const Tensor& a, const Tensor& b) { return a.ge(b); }
+Tensor ge(const Tensor& a, Scalar b) { return a.ge(b); }
+Tensor logical_not(const Tensor& x) { return x.logical_not(); }
+Tensor logical_and(const Tensor& a, const Tensor& b) { return a.logical_and(b); }
+Tensor logical_or(const Tensor& a, const Tensor& b) { return a.logical_or(b); }
 
 }  // namespace tessera
