@@ -43,18 +43,17 @@ Tensor InputMetadata::zeros() const {
 }
 
 Tensor TensorHookList::run(Tensor grad, const char* node_name) const {
+  if (!grad.defined()) return grad;  // no gradient reached this tensor: hooks are not called
   for (const auto& fn : fns) {
     if (!fn) continue;
     Tensor r = fn(grad);
     if (!r.defined()) continue;
-    if (grad.defined()) {
-      TESSERA_CHECK(r.sizes().equals(grad.sizes()), ShapeError,
-                    "hook: a hook on a gradient of {} has changed the size of value: expected {} but got {}",
-                    node_name, shape_str(grad.sizes()), shape_str(r.sizes()));
-      TESSERA_CHECK(r.device() == grad.device(), DeviceError,
-                    "hook: a hook on a gradient of {} has changed the device of value: expected {} but got {}",
-                    node_name, grad.device().str(), r.device().str());
-    }
+    TESSERA_CHECK(r.sizes().equals(grad.sizes()), ShapeError,
+                  "hook: a hook on a gradient of {} has changed the size of value: expected {} but got {}", node_name,
+                  shape_str(grad.sizes()), shape_str(r.sizes()));
+    TESSERA_CHECK(r.device() == grad.device(), DeviceError,
+                  "hook: a hook on a gradient of {} has changed the device of value: expected {} but got {}",
+                  node_name, grad.device().str(), r.device().str());
     grad = std::move(r);
   }
   return grad;
