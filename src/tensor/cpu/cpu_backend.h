@@ -29,6 +29,21 @@ class CpuBackend final : public Backend {
   // copy_fill.cpp
   void copy(const Tensor& dst, const Tensor& src) override;
   void fill(const Tensor& out, Scalar value) override;
+
+  // ---- linalg ---- gemm.cpp (OpenBLAS loading: blas.cpp)
+  void gemm(const Tensor& out, const Tensor& a, const Tensor& b, double alpha, double beta) override;
+
+  // ---- indexing ---- indexing.cpp (cross_entropy: cross_entropy.cpp)
+  void index_select(const Tensor& out, const Tensor& in, int64_t dim, const Tensor& index) override;
+  void index_add(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& source) override;
+  void gather(const Tensor& out, const Tensor& in, int64_t dim, const Tensor& index) override;
+  void scatter_add(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src) override;
+  void tril_triu(const Tensor& out, const Tensor& in, int64_t k, bool upper) override;
+  void cross_entropy(const Tensor& loss, const Tensor& lse, const Tensor& logits, const Tensor& target,
+                     int64_t ignore_index, double label_smoothing) override;
+  void cross_entropy_backward(const Tensor& grad_logits, const Tensor& grad_loss, const Tensor& logits,
+                              const Tensor& lse, const Tensor& target, int64_t ignore_index,
+                              double label_smoothing) override;
 };
 
 }  // namespace tessera::cpu
