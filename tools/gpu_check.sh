@@ -3,15 +3,17 @@
 # carried (made by tools/gpu_pack.sh on the build machine; see docs/gpu.md):
 #   tools/gpu_check.sh [bundle-dir]          (default build-gpu-bundle; total run < 8 minutes)
 # It prints the GPU (nvidia-smi), which shared libraries are found or MISSING, runs the `gpu`
-# test suite (test_cuda) and the CPU unit tests of the bundle, then tessera-gpu-bench, and ends
-# with a summary table. It never installs anything and never changes the GPU's settings.
+# test suite (test_cuda) and the CPU unit tests of the bundle, then tessera-gpu-bench and (when
+# python3 has torch with CUDA) tools/bench/torch_sdpa_ref.py, and ends with both benchmark
+# tables and a summary table. It never installs anything and never changes the GPU's settings.
 set -u
 cd "$(dirname "$0")/.."
 B="${1:-build-gpu-bundle}"
 T0=$(date +%s)
 BUDGET="${GPU_CHECK_BUDGET:-450}"   # seconds for the whole script
 RUN_UNIT="${GPU_CHECK_UNIT:-0}"      # 1: also run the CPU unit tests of the bundle there
-status_smi="?"; status_libs="?"; status_gpu="not run"; status_unit="not run"; status_bench="not run"; per_suite=""
+status_smi="?"; status_libs="?"; status_gpu="not run"; status_unit="not run"; status_bench="not run"; status_torch="not run"; per_suite=""
+rm -f /tmp/tessera_gpu_bench.out /tmp/tessera_torch_ref.out
 
 echo "==== gpu_check: $(date -u) on $(hostname)"
 [ -f "$B/COMMIT" ] && echo "bundle: $(tr '\n' ' ' < "$B/COMMIT")"
@@ -96,16 +98,32 @@ if [ "$status_libs" = "ok" ]; then
   if [ "$left" -gt 30 ]; then
     quick=""; [ "$left" -lt 150 ] && quick="--quick"
     echo "==== tessera-gpu-bench $quick (timeout $left s)"
-    timeout "$left" "$B/bin/tessera-gpu-bench" $quick
-    rc=$?; [ $rc -eq 0 ] && status_bench="ok" || status_bench="FAIL (rc=$rc)"
+    timeout "$left" "$B/bin/tessera-gpu-bench" $quick 2>&1 | tee /tmp/tessera_gpu_bench.out
+    rc=${PIPESTATUS[0]}; [ $rc -eq 0 ] && status_bench="ok" || status_bench="FAIL (rc=$rc)"
   else
     status_bench="skipped (time)"
   fi
+  # PyTorch's SDPA on the same shapes, when the machine's python3 has torch with CUDA.
+  left=$(( BUDGET - ($(date +%s) - T0) ))
+  if [ "$left" -gt 40 ] && timeout 60 python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" >/dev/null 2>&1; then
+    quick=""; [ "$left" -lt 120 ] && quick="--quick"
+    echo "==== torch sdpa reference $quick (timeout $((left - 10)) s)"
+    timeout $((left - 10)) python3 tools/bench/torch_sdpa_ref.py $quick 2>&1 | tee /tmp/tessera_torch_ref.out
+    rc=${PIPESTATUS[0]}; [ $rc -eq 0 ] && status_torch="ok" || status_torch="FAIL (rc=$rc)"
+  else
+    status_torch="skipped (no torch with CUDA, or no time)"
+  fi
+fi
+
+if [ -s /tmp/tessera_gpu_bench.out ]; then
+  echo "==== benchmark tables"
+  grep -E "^(benchmark|device:|gemm|copy|neg|add|cast|softmax|layer_norm|rms_norm|cross_entropy|sum|attention|attn)" /tmp/tessera_gpu_bench.out
+  [ -s /tmp/tessera_torch_ref.out ] && cat /tmp/tessera_torch_ref.out
 fi
 
 echo "==== summary ($(( $(date +%s) - T0 )) s)"
 printf "  %-14s %s\n" "nvidia-smi" "$status_smi" "libraries" "$status_libs" "gpu tests" "$status_gpu" \
-       "unit tests" "$status_unit" "benchmarks" "$status_bench"
+       "unit tests" "$status_unit" "benchmarks" "$status_bench" "torch ref" "$status_torch"
 [ -n "$per_suite" ] && echo "  gpu suites:$per_suite" | fold -s -w 110
 [ -n "$missing" ] && echo "  not found on this machine:$missing"
 case "$status_gpu" in PASS*) exit 0 ;; *) exit 1 ;; esac

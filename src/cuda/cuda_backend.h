@@ -2,7 +2,8 @@
 // plus the host-side helpers that turn Tensors into the plain launch arguments of
 // kernels/kernel_api.h. Each family of primitives is defined in its own file:
 // cuda_backend.cpp (registration, copy, fill, elementwise, random), ops_reduce.cpp (reductions,
-// softmax, norms, cross-entropy), ops_gemm.cpp (cuBLAS), ops_index.cpp (indexing, tril/triu).
+// softmax, norms, cross-entropy), ops_gemm.cpp (cuBLAS), ops_index.cpp (indexing, tril/triu), ops_attention.cpp
+// (fused attention).
 #pragma once
 
 #include <array>
@@ -56,6 +57,13 @@ class CudaBackend final : public Backend {
 
   // ops_gemm.cpp
   void gemm(const Tensor& out, const Tensor& a, const Tensor& b, double alpha, double beta) override;
+
+  // ops_attention.cpp
+  void attention(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
+                 double scale) override;
+  void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout, const Tensor& q,
+                          const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse, bool causal,
+                          double scale) override;
 
   // ops_index.cpp
   void index_select(const Tensor& out, const Tensor& in, int64_t dim, const Tensor& index) override;

@@ -1,6 +1,7 @@
 // Reductions, softmax, layer/RMS norm and cross-entropy on CUDA: the host side permutes the
-// reduced dims last and makes the input contiguous, then the row kernels of reduce.cu / norm.cu
-// run one block per output row; results go through a contiguous temporary when needed.
+// reduced dims last and makes the input contiguous (no copy when it already is), then the row
+// kernels of reduce.cu / norm.cu run (Note [row kernels] in kernels/rowwise.cuh for the norms);
+// results go through a contiguous temporary when needed.
 #include "tessera/cuda/check.h"
 #include "tessera/cuda/cuda_backend.h"
 #include "tessera/tensor/raw.h"
@@ -174,9 +175,14 @@ void CudaBackend::layer_norm_backward(const Tensor& grad_in, const Tensor& grad_
   if (grad_in.defined()) gi.emplace(grad_in);
   if (grad_weight.defined()) gw.emplace(grad_weight);
   if (grad_bias.defined()) gb.emplace(grad_bias);
+  Tensor ws;  // partial column sums of the two-stage weight/bias reduction
+  if (gw || gb) {
+    kern::NormParamsPlan plan = kern::norm_params_plan(rows, n);
+    ws = raw::empty({2 * plan.chunks * n}, TensorOptions(stat_dtype(in.dtype())).device(in.device()));
+  }
   TESSERA_CUDA_CHECK(kern::layer_norm_backward(gi ? gi->ptr() : nullptr, gw ? gw->ptr() : nullptr,
                                                gb ? gb->ptr() : nullptr, cptr(g), cptr(x), cptr(mu), cptr(rs), cptr(w),
-                                               kdt(in.dtype()), rows, n, ctx.stream));
+                                               mptr(ws), kdt(in.dtype()), rows, n, ctx.stream));
   if (gi) gi->finish();
   if (gw) gw->finish();
   if (gb) gb->finish();

@@ -108,5 +108,12 @@ void Backend::cross_entropy_backward(const Tensor&, const Tensor&, const Tensor&
                                      int64_t, double) {
   not_implemented("cross_entropy_backward");
 }
+void Backend::attention(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, bool, double) {
+  not_implemented("scaled_dot_product_attention");
+}
+void Backend::attention_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                 const Tensor&, const Tensor&, const Tensor&, const Tensor&, bool, double) {
+  not_implemented("scaled_dot_product_attention_backward");
+}
 
 }  // namespace tessera

@@ -119,6 +119,18 @@ class Backend {
                                       const Tensor& lse, const Tensor& target, int64_t ignore_index,
                                       double label_smoothing);
 
+  // ---- attention ----
+  // Fused scaled-dot-product attention (no S x S matrix is stored): q [B,H,Sq,D], k/v [B,H,Sk,D]
+  // (Sk >= 1), all contiguous and of one floating dtype; out [B,H,Sq,D] (contiguous, q's dtype);
+  // lse [B,H,Sq] (contiguous, float32; float64 for float64) = logsumexp_j of the scores
+  // s_ij = scale * q_i . k_j, where causal masks key j > query i (PyTorch's top-left alignment).
+  virtual void attention(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
+                         bool causal, double scale);
+  // dq/dk/dv (contiguous, q's dtype) from dout, the forward inputs and its out and lse.
+  virtual void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout,
+                                  const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                                  const Tensor& lse, bool causal, double scale);
+
  protected:
   [[noreturn]] void not_implemented(std::string_view op) const;
 

@@ -136,5 +136,17 @@ std::tuple<Tensor, Tensor> cross_entropy(const Tensor& logits, const Tensor& tar
 Tensor cross_entropy_backward(const Tensor& grad_loss, const Tensor& logits, const Tensor& lse, const Tensor& target,
                               int64_t ignore_index, double label_smoothing, Reduction reduction);
 
+// ---- attention (ops/attention.cpp) ----
+// Fused attention (Backend::attention): q [B,H,Sq,D], k/v [B,H,Sk,D] of one floating dtype and
+// device; scale defaults to 1/sqrt(D). Returns (out [B,H,Sq,D], lse [B,H,Sq] float32, float64
+// for float64 inputs). On CUDA: bfloat16/float16 with D in {64, 128}.
+std::tuple<Tensor, Tensor> scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                                        bool is_causal = false,
+                                                        std::optional<double> scale = std::nullopt);
+// Returns (dq, dk, dv) from dout [B,H,Sq,D] and the forward's inputs and results.
+std::tuple<Tensor, Tensor, Tensor> scaled_dot_product_attention_backward(
+    const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+    bool is_causal = false, std::optional<double> scale = std::nullopt);
+
 }  // namespace raw
 }  // namespace tessera

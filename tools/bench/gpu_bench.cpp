@@ -3,11 +3,16 @@
 //   gemm bf16/fp16/fp32  tessera's Backend::gemm          vs cublasGemmEx on the same buffers
 //   copy f32             tessera's strided-kernel copy    vs cudaMemcpyAsync device-to-device
 //   contiguous copy      Backend::copy (memcpy fast path)  vs cudaMemcpyAsync
-//   add / cast / softmax / layer_norm / sum: achieved bandwidth, against the memcpy bandwidth
+//   add / cast / softmax / layer_norm / rms_norm / cross_entropy (+ backward) / sum: achieved
+//                        bandwidth, against the memcpy bandwidth
+//   attention            fused attention fwd / bwd TFLOP/s (flash-attention's FLOP convention:
+//                        fwd 4*B*S^2*H*D, halved if causal; bwd 2.5x fwd); tools/bench/torch_sdpa_ref.py
+//                        prints PyTorch's numbers for the same shapes
 // Usage: tessera-gpu-bench [--quick]
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -16,6 +21,7 @@
 
 #include "tessera/cuda/cuda.h"
 #include "tessera/tensor/backend.h"
+#include "tessera/tensor/factory.h"
 #include "tessera/tensor/raw.h"
 
 using namespace tessera;
@@ -139,10 +145,82 @@ int main(int argc, char** argv) {
     Tensor mean = dev_empty({rows}, kFloat32), rstd = dev_empty({rows}, kFloat32);
     report({"layer_norm bf16 [rows,4096]", time_ms([&] { be.layer_norm(so, mean, rstd, s, w, bb, 1e-5); }, 2, 10),
             memcpy_ms * sb / (2.0 * bytes), "GB/s", sb});
+    report({"rms_norm bf16 [rows,4096]", time_ms([&] { be.rms_norm(so, rstd, s, w, 1e-5); }, 2, 10),
+            memcpy_ms * sb / (2.0 * bytes), "GB/s", sb});
+    // backward: reads grad_out and x (or out), writes grad_in: 3 row-sized streams
+    Tensor gi = dev_empty({rows, 4096}, kBFloat16);
+    double sb3 = sb * 1.5;
+    report({"softmax_backward bf16 [rows,4096]", time_ms([&] { be.softmax_backward(gi, s, so, false); }, 2, 10),
+            memcpy_ms * sb3 / (2.0 * bytes), "GB/s", sb3});
+    report({"layer_norm_backward bf16 (in only)",
+            time_ms([&] { be.layer_norm_backward(gi, Tensor(), Tensor(), so, s, mean, rstd, w); }, 2, 10),
+            memcpy_ms * sb3 / (2.0 * bytes), "GB/s", sb3});
+    Tensor gw = dev_empty({4096}, kBFloat16), gb = dev_empty({4096}, kBFloat16);
+    report({"layer_norm_backward bf16 (+w,b grads)",
+            time_ms([&] { be.layer_norm_backward(gi, gw, gb, so, s, mean, rstd, w); }, 2, 10),
+            memcpy_ms * sb3 / (2.0 * bytes), "GB/s", sb3 + sb});  // the w/b pass re-reads g and x
+    // cross-entropy over a 32k vocabulary, bf16 logits
+    int64_t ce_rows = rows * 4096 / 32768;
+    Tensor logits = raw::view(s, {ce_rows, 32768});
+    std::vector<int64_t> tv(static_cast<size_t>(ce_rows));
+    for (int64_t i = 0; i < ce_rows; ++i) tv[size_t(i)] = (i * 7919) % 32768;
+    Tensor tgt = raw::to(from_vector<int64_t>(tv, {ce_rows}), Device::cuda(0), kInt64);
+    Tensor loss = dev_empty({ce_rows}, kFloat32), lse = dev_empty({ce_rows}, kFloat32);
+    report({"cross_entropy bf16 [rows,32768]",
+            time_ms([&] { be.cross_entropy(loss, lse, logits, tgt, -100, 0.0); }, 2, 10),
+            memcpy_ms * (sb / 2) / (2.0 * bytes), "GB/s", sb / 2});
+    Tensor gl = raw::view(gi, {ce_rows, 32768}), gloss = dev_empty({ce_rows}, kFloat32);
+    be.fill(gloss, 1.0);
+    report({"cross_entropy_backward bf16",
+            time_ms([&] { be.cross_entropy_backward(gl, gloss, logits, lse, tgt, -100, 0.0); }, 2, 10),
+            memcpy_ms * sb / (2.0 * bytes), "GB/s", sb});
+  }
+  {
+    int64_t rows = N / 4096 / 2;
+    Tensor s = raw::view(raw::slice(x, 0, 0, rows * 4096, 1), {rows, 4096});
+    Tensor so = dev_empty({rows, 4096}, kFloat32);
+    double sb = double(rows) * 4096 * 4 * 2;
+    report({"softmax f32 [rows,4096]", time_ms([&] { be.softmax(so, s, false); }, 2, 10),
+            memcpy_ms * sb / (2.0 * bytes), "GB/s", sb});
+    Tensor w = dev_empty({4096}, kFloat32), bb = dev_empty({4096}, kFloat32);
+    be.fill(w, 1.0);
+    be.fill(bb, 0.0);
+    Tensor mean = dev_empty({rows}, kFloat32), rstd = dev_empty({rows}, kFloat32);
+    report({"layer_norm f32 [rows,4096]", time_ms([&] { be.layer_norm(so, mean, rstd, s, w, bb, 1e-5); }, 2, 10),
+            memcpy_ms * sb / (2.0 * bytes), "GB/s", sb});
   }
   Tensor sum_out = dev_empty({1}, kFloat32);
   report({"sum f32 (one block per row!)", time_ms([&] { be.reduce(ReduceOp::Sum, raw::view(sum_out, {1}), x, {0}); }, 1, 3),
           memcpy_ms / 2, "GB/s", double(bytes)});
+  x = y = z = xb = x2 = z2 = zt = Tensor();  // free the 1 GiB buffers before attention
+
+  // ---- fused attention, bf16 (flash-attention shapes: 16k tokens per batch, hidden 2048) ----
+  std::printf("\n%-44s %10s %10s %10s %10s\n", "attention (tessera)", "fwd ms", "fwd TF/s", "bwd ms", "bwd TF/s");
+  struct A {
+    int64_t D;
+    bool causal;
+  };
+  for (A a : {A{128, false}, A{128, true}, A{64, false}, A{64, true}}) {
+    int64_t S = 4096, B = 16384 / S, H = 2048 / a.D;
+    if (quick) B = 1;
+    Tensor q = dev_empty({B, H, S, a.D}, kBFloat16), k = dev_empty({B, H, S, a.D}, kBFloat16),
+           v = dev_empty({B, H, S, a.D}, kBFloat16), go = dev_empty({B, H, S, a.D}, kBFloat16);
+    be.random_normal(q, 0, 1, 5, 0);
+    be.random_normal(k, 0, 1, 6, 0);
+    be.random_normal(v, 0, 1, 7, 0);
+    be.random_normal(go, 0, 1, 8, 0);
+    Tensor out = dev_empty({B, H, S, a.D}, kBFloat16), lse = dev_empty({B, H, S}, kFloat32);
+    Tensor dq = dev_empty({B, H, S, a.D}, kBFloat16), dk = dev_empty({B, H, S, a.D}, kBFloat16),
+           dv = dev_empty({B, H, S, a.D}, kBFloat16);
+    double scale = 1.0 / std::sqrt(double(a.D));
+    double fwd_flop = 4.0 * double(B) * double(S) * double(S) * double(H) * double(a.D) * (a.causal ? 0.5 : 1.0);
+    double f_ms = time_ms([&] { be.attention(out, lse, q, k, v, a.causal, scale); }, 1, 3);
+    double b_ms = time_ms([&] { be.attention_backward(dq, dk, dv, go, q, k, v, out, lse, a.causal, scale); }, 1, 3);
+    std::string name = fmt::format("attn bf16 B{} H{} S{} D{}{}", B, H, S, a.D, a.causal ? " causal" : "");
+    std::printf("%-44s %10.3f %10.1f %10.3f %10.1f\n", name.c_str(), f_ms, fwd_flop / (f_ms * 1e-3) / 1e12, b_ms,
+                2.5 * fwd_flop / (b_ms * 1e-3) / 1e12);
+    std::fflush(stdout);
+  }
   CK(cudaDeviceSynchronize());
   auto st = cuda::memory_stats(0);
   std::printf("allocator: allocated %.1f MiB, reserved %.1f MiB, peak %.1f MiB, %lld allocs, %lld cache hits, %lld cudaMalloc\n",

@@ -81,20 +81,40 @@ cudaError_t var_rows(double* out, const char* in, DT in_dt, int64_t rows, int64_
 // out: F32 (F64 for F64 input) per row.
 cudaError_t logsumexp_rows(char* out, const char* in, DT in_dt, int64_t rows, int64_t n, cudaStream_t s);
 
-// ---- norm.cu ---- contiguous [rows, n]; stats (mean/rstd) are F32 (F64 for F64 data).
+// ---- norm.cu ---- contiguous [rows, n]; stats (mean/rstd) are F32 (F64 for F64 data). Any
+// pointer alignment works (16-byte aligned rows take the vectorised path).
 cudaError_t softmax(char* out, const char* in, DT dt, int64_t rows, int64_t n, bool log, cudaStream_t s);
 cudaError_t softmax_backward(char* grad_in, const char* grad_out, const char* out, DT dt, int64_t rows, int64_t n,
                              bool log, cudaStream_t s);
 cudaError_t layer_norm(char* out, char* mean, char* rstd, const char* in, const char* weight, const char* bias,
                        DT dt, int64_t rows, int64_t n, double eps, cudaStream_t s);
-// grad_weight/grad_bias/weight may be null.
+// Weight/bias gradients reduce columns in two stages: `chunks` row ranges of `rows_per_chunk`
+// rows give partial sums (workspace: 2 * chunks * n acc-type elements), then one pass sums them.
+struct NormParamsPlan {
+  int64_t chunks = 1, rows_per_chunk = 1;
+};
+inline NormParamsPlan norm_params_plan(int64_t rows, int64_t n) {
+  NormParamsPlan p;
+  if (rows <= 0) return p;
+  int64_t colblocks = (n + 31) / 32;
+  int64_t want = (1056 + colblocks - 1) / colblocks;  // ~8 blocks of 256 threads per SM of an H100
+  int64_t most = (rows + 31) / 32;                    // at least 32 rows per chunk
+  int64_t chunks = want < most ? want : most;
+  if (chunks < 1) chunks = 1;
+  p.rows_per_chunk = (rows + chunks - 1) / chunks;
+  p.chunks = (rows + p.rows_per_chunk - 1) / p.rows_per_chunk;
+  return p;
+}
+// grad_weight/grad_bias/weight may be null; workspace as NormParamsPlan says (may be null when
+// neither grad_weight nor grad_bias is wanted).
 cudaError_t layer_norm_backward(char* grad_in, char* grad_weight, char* grad_bias, const char* grad_out,
-                                const char* in, const char* mean, const char* rstd, const char* weight, DT dt,
-                                int64_t rows, int64_t n, cudaStream_t s);
+                                const char* in, const char* mean, const char* rstd, const char* weight,
+                                char* workspace, DT dt, int64_t rows, int64_t n, cudaStream_t s);
 cudaError_t rms_norm(char* out, char* rstd, const char* in, const char* weight, DT dt, int64_t rows, int64_t n,
                      double eps, cudaStream_t s);
 cudaError_t rms_norm_backward(char* grad_in, char* grad_weight, const char* grad_out, const char* in,
-                              const char* rstd, const char* weight, DT dt, int64_t rows, int64_t n, cudaStream_t s);
+                              const char* rstd, const char* weight, char* workspace, DT dt, int64_t rows, int64_t n,
+                              cudaStream_t s);
 // logits [N, C] of dt; target int64 [N]; loss and lse of loss_dt.
 cudaError_t cross_entropy(char* loss, char* lse, DT loss_dt, const char* logits, DT dt, const int64_t* target,
                           int64_t N, int64_t C, int64_t ignore_index, double smoothing, cudaStream_t s);
@@ -110,5 +130,19 @@ cudaError_t index_add(const TI& self, int dim, const TI& index, const TI& source
 cudaError_t gather(const TI& out, const TI& in, int dim, const TI& index, cudaStream_t s);
 cudaError_t scatter_add(const TI& self, int dim, const TI& index, const TI& src, cudaStream_t s);
 cudaError_t tril_triu(const TI& out, const TI& in, int64_t k, bool upper, cudaStream_t s);
+
+// ---- attention.cu ---- q/out [BH, Sq, D], k/v [BH, Sk, D] contiguous; lse float32 [BH, Sq].
+bool attention_supported(DT dt, int64_t head_dim);  // bf16/f16 with D in {64, 128}
+// Forward implementation: 0 = tensor cores (default), 1 = SIMT tiles (a reference the tests
+// compare too). Not thread-safe to change while kernels are being launched.
+void set_attention_impl(int impl);
+int attention_impl();
+cudaError_t attention_forward(char* out, float* lse, const char* q, const char* k, const char* v, DT dt, int64_t BH,
+                              int64_t Sq, int64_t Sk, int64_t D, bool causal, double scale, cudaStream_t s);
+// workspace: BH * Sq floats (D_i = rowsum(dout * out)).
+cudaError_t attention_backward(char* dq, char* dk, char* dv, const char* dout, const char* q, const char* k,
+                               const char* v, const char* out, const float* lse, float* workspace, DT dt,
+                               int64_t BH, int64_t Sq, int64_t Sk, int64_t D, bool causal, double scale,
+                               cudaStream_t s);
 
 }  // namespace tessera::cuda::kern

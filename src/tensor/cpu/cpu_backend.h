@@ -44,6 +44,13 @@ class CpuBackend final : public Backend {
   void cross_entropy_backward(const Tensor& grad_logits, const Tensor& grad_loss, const Tensor& logits,
                               const Tensor& lse, const Tensor& target, int64_t ignore_index,
                               double label_smoothing) override;
+
+  // ---- attention ---- attention.cpp
+  void attention(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
+                 double scale) override;
+  void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout, const Tensor& q,
+                          const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse, bool causal,
+                          double scale) override;
 };
 
 }  // namespace tessera::cpu
