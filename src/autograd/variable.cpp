@@ -105,11 +105,6 @@ void check_inplace(const Tensor& self) {
     AutogradMeta* bm = autograd_meta_or_null(m->base);
     TESSERA_CHECK(!(bm && bm->requires_grad && !bm->grad_fn), ValueError,
                   "a view of a leaf Variable that requires grad is being used in an in-place operation.");
-    for (size_t d = 0; d < size_t(self.dim()); ++d) {
-      TESSERA_CHECK(self.stride(d) != 0 || self.size(d) <= 1, ValueError,
-                    "unsupported operation: more than one element of the written-to tensor refers to a single "
-                    "memory location. Please clone() the tensor before performing the operation.");
-    }
   }
   TESSERA_CHECK(!(m->requires_grad && !grad_fn_of(self)), ValueError,
                 "a leaf Variable that requires grad is being used in an in-place operation.");
@@ -118,6 +113,13 @@ void check_inplace(const Tensor& self) {
 void rebase_history(const Tensor& self, const std::shared_ptr<Node>& node) {
   AutogradMeta& m = get_autograd_meta(self);
   if (m.is_view) {
+    // CopySlices writes the view's gradient region once per element: overlapping views cannot be
+    // differentiated through (most raw in-place ops reject them before getting here).
+    for (size_t d = 0; d < size_t(self.dim()); ++d) {
+      TESSERA_CHECK(self.stride(d) != 0 || self.size(d) <= 1, ValueError,
+                    "unsupported operation: more than one element of the written-to tensor refers to a single "
+                    "memory location. Please clone() the tensor before performing the operation.");
+    }
     const Tensor& base = m.base;
     ViewFrame frame(base, self);
     node->add_input_metadata(self);

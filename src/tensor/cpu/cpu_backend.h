@@ -22,6 +22,12 @@ inline To cast_element(From v) {
   else return static_cast<To>(v);
 }
 
+// Whether the unary float kernels use their AVX-512 build (Note [cpu isa variants] in
+// elementwise_loops.h). On by default where the CPU has AVX-512 (TESSERA_CPU_ISA=avx2 turns it
+// off); set_avx512_kernels_enabled(true) is a no-op without CPU support. Returns the new state.
+bool avx512_kernels_enabled();
+bool set_avx512_kernels_enabled(bool enabled);
+
 class CpuBackend final : public Backend {
  public:
   CpuBackend() : Backend(DeviceType::CPU) {}
@@ -29,6 +35,25 @@ class CpuBackend final : public Backend {
   // copy_fill.cpp
   void copy(const Tensor& dst, const Tensor& src) override;
   void fill(const Tensor& out, Scalar value) override;
+
+  // reductions (reduction.cpp)
+  void reduce(ReduceOp op, const Tensor& out, const Tensor& in, IntArrayRef dims) override;
+  void arg_reduce(bool is_max, const Tensor& values, const Tensor& indices, const Tensor& in,
+                  int64_t dim) override;
+  void var(const Tensor& out, const Tensor& in, IntArrayRef dims, int64_t correction) override;
+  void logsumexp(const Tensor& out, const Tensor& in, IntArrayRef dims) override;
+
+  // normalization (normalization.cpp)
+  void softmax(const Tensor& out, const Tensor& in, bool log) override;
+  void softmax_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& out, bool log) override;
+  void layer_norm(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& in,
+                  const Tensor& weight, const Tensor& bias, double eps) override;
+  void layer_norm_backward(const Tensor& grad_in, const Tensor& grad_weight, const Tensor& grad_bias,
+                           const Tensor& grad_out, const Tensor& in, const Tensor& mean, const Tensor& rstd,
+                           const Tensor& weight) override;
+  void rms_norm(const Tensor& out, const Tensor& rstd, const Tensor& in, const Tensor& weight, double eps) override;
+  void rms_norm_backward(const Tensor& grad_in, const Tensor& grad_weight, const Tensor& grad_out,
+                         const Tensor& in, const Tensor& rstd, const Tensor& weight) override;
 
   // ---- linalg ---- gemm.cpp (OpenBLAS loading: blas.cpp)
   void gemm(const Tensor& out, const Tensor& a, const Tensor& b, double alpha, double beta) override;
@@ -51,6 +76,20 @@ class CpuBackend final : public Backend {
   void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout, const Tensor& q,
                           const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse, bool causal,
                           double scale) override;
+  // ---- elementwise ---- elementwise_unary(_avx512).cpp, elementwise_binary.cpp, elementwise.cpp
+  void unary(UnaryOp op, const Tensor& out, const Tensor& in) override;
+  void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b, Scalar alpha) override;
+  void binary_scalar(BinaryOp op, const Tensor& out, const Tensor& a, Scalar s, bool reverse) override;
+  void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) override;
+  void clamp(const Tensor& out, const Tensor& in, std::optional<Scalar> lo, std::optional<Scalar> hi) override;
+  void masked_fill(const Tensor& self, const Tensor& mask, Scalar value) override;
+  void unary_backward(UnaryOp op, const Tensor& grad_in, const Tensor& grad_out, const Tensor& x) override;
+
+  // ---- random ---- random.cpp (Note [philox stream] in rng.h)
+  void random_uniform(const Tensor& out, double low, double high, uint64_t seed, uint64_t offset) override;
+  void random_normal(const Tensor& out, double mean, double std, uint64_t seed, uint64_t offset) override;
+  void random_int(const Tensor& out, int64_t low, int64_t high, uint64_t seed, uint64_t offset) override;
+  void dropout_mask(const Tensor& out, double p, uint64_t seed, uint64_t offset) override;
 };
 
 }  // namespace tessera::cpu
