@@ -259,3 +259,17 @@ TEST(Gradcheck, ViewsJoinsCasts) {
   coarse.atol = 1e-3;
   check1("to float32", [](auto& x) { return x.to(kFloat32).exp().to(kFloat64); }, in(s), coarse);
 }
+
+TEST(Gradcheck, Attention) {
+  for (bool causal : {false, true}) {
+    SCOPED_TRACE(causal ? "causal" : "full");
+    // Sq != Sk, a non-default scale, q laid out non-contiguously
+    Tensor q = in_t({2, 1, 3, 4}), k = in({2, 1, 5, 4}), v = in({2, 1, 5, 4});
+    EXPECT_TRUE(ag::gradcheck([causal](const variable_list& t) {
+      return variable_list{scaled_dot_product_attention(t[0], t[1], t[2], causal, 0.7)};
+    }, {q, k, v}));
+    EXPECT_TRUE(ag::gradgradcheck([causal](const variable_list& t) {
+      return variable_list{scaled_dot_product_attention(t[0], t[1], t[2], causal)};
+    }, {in({1, 2, 3, 2}), in({1, 2, 3, 2}), in({1, 2, 3, 2})}));
+  }
+}
