@@ -103,7 +103,8 @@ TESSERA_HOST_DEVICE inline T uniform(const U4& w, double low, double high) {
 TESSERA_HOST_DEVICE inline double standard_normal(const U4& w) {
   double u1 = double((w.w[0] >> 8) + 1u) * 0x1p-24;
   double u2 = double(w.w[1] >> 8) * 0x1p-24;
-  return ::sqrt(-2.0 * ::log(u1)) * ::cos(6.283185307179586 * u2);  // :: so tessera::log(Tensor) is not found
+  // ::-qualified: inside namespace tessera, tessera::log(const Tensor&) would hide the C function.
+  return ::sqrt(-2.0 * ::log(u1)) * ::cos(6.283185307179586 * u2);
 }
 
 template <typename T>
