@@ -1,13 +1,98 @@
-// Differentiable matrix products (Tensor::matmul/mm/bmm and the free functions). They forward to
-// the raw kernels; autograd recording is added with the engine.
+// Differentiable matrix products (Tensor::matmul/mm/bmm and the free functions) and their
+// derivatives. matmul's backward reduces every case (1-D operands, broadcast batch dims) to the
+// N-D one: unsqueeze 1-D operands, grad_a = g @ b^T and grad_b = a^T @ g summed down to the
+// broadcast operand's shape.
+#include "tessera/autograd/function_node.h"
 #include "tessera/autograd/ops.h"
 #include "tessera/tensor/raw.h"
 
 namespace tessera {
 
-Tensor matmul(const Tensor& a, const Tensor& b) { return raw::matmul(a, b); }
-Tensor mm(const Tensor& a, const Tensor& b) { return raw::mm(a, b); }
-Tensor bmm(const Tensor& a, const Tensor& b) { return raw::bmm(a, b); }
+using autograd::compute_requires_grad;
+using autograd::make_node;
+using autograd::set_history;
+using autograd::variable_list;
+
+namespace {
+
+// Gradients of matmul(a, b) for the output gradient g (all differentiable ops). a / b are only
+// used (and only saved) when the other operand's gradient is needed.
+variable_list matmul_backward(const Tensor& g, const Tensor& a, const Tensor& b, const Shape& a_sizes,
+                              const Shape& b_sizes, bool need_a, bool need_b) {
+  const bool a1 = a_sizes.size() == 1, b1 = b_sizes.size() == 1;
+  // Re-insert the dims matmul removed: [.., 1, N] for a 1-D a, [.., M, 1] for a 1-D b.
+  Tensor g2 = g;
+  if (a1 && b1) {
+    g2 = g.reshape({1, 1});
+  } else if (a1) {
+    g2 = g.unsqueeze(-2);
+  } else if (b1) {
+    g2 = g.unsqueeze(-1);
+  }
+  Shape a2_sizes = a_sizes, b2_sizes = b_sizes;
+  if (a1) a2_sizes.insert(a2_sizes.begin(), 1);
+  if (b1) b2_sizes.push_back(1);
+  variable_list out(2);
+  if (need_a) {
+    Tensor b2 = b1 ? b.unsqueeze(1) : b;
+    out[0] = sum_to(g2.matmul(b2.transpose(-1, -2)), a2_sizes).reshape(a_sizes);
+  }
+  if (need_b) {
+    Tensor a2 = a1 ? a.unsqueeze(0) : a;
+    out[1] = sum_to(a2.transpose(-1, -2).matmul(g2), b2_sizes).reshape(b_sizes);
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  Tensor out = raw::matmul(a, b);
+  if (compute_requires_grad(a, b)) {
+    Shape as = a.sizes().vec(), bs = b.sizes().vec();
+    auto node = make_node<2>("MatmulBackward0", [as, bs](auto& n, variable_list& g) {
+      bool need_a = n.should_compute_output(0), need_b = n.should_compute_output(1);
+      return matmul_backward(g[0], need_b ? n.saved(0) : Tensor(), need_a ? n.saved(1) : Tensor(), as, bs, need_a,
+                             need_b);
+    }, a, b);
+    set_history(out, node);
+    if (node->next_edge(1).is_valid()) node->save(0, a);
+    if (node->next_edge(0).is_valid()) node->save(1, b);
+  }
+  return out;
+}
+
+Tensor mm(const Tensor& a, const Tensor& b) {
+  Tensor out = raw::mm(a, b);
+  if (compute_requires_grad(a, b)) {
+    auto node = make_node<2>("MmBackward0", [](auto& n, variable_list& g) {
+      variable_list r(2);
+      if (n.should_compute_output(0)) r[0] = g[0].mm(n.saved(1).t());
+      if (n.should_compute_output(1)) r[1] = n.saved(0).t().mm(g[0]);
+      return r;
+    }, a, b);
+    set_history(out, node);
+    if (node->next_edge(1).is_valid()) node->save(0, a);
+    if (node->next_edge(0).is_valid()) node->save(1, b);
+  }
+  return out;
+}
+
+Tensor bmm(const Tensor& a, const Tensor& b) {
+  Tensor out = raw::bmm(a, b);
+  if (compute_requires_grad(a, b)) {
+    auto node = make_node<2>("BmmBackward0", [](auto& n, variable_list& g) {
+      variable_list r(2);
+      if (n.should_compute_output(0)) r[0] = g[0].bmm(n.saved(1).transpose(1, 2));
+      if (n.should_compute_output(1)) r[1] = n.saved(0).transpose(1, 2).bmm(g[0]);
+      return r;
+    }, a, b);
+    set_history(out, node);
+    if (node->next_edge(1).is_valid()) node->save(0, a);
+    if (node->next_edge(0).is_valid()) node->save(1, b);
+  }
+  return out;
+}
 
 Tensor Tensor::matmul(const Tensor& other) const { return tessera::matmul(*this, other); }
 Tensor Tensor::mm(const Tensor& other) const { return tessera::mm(*this, other); }

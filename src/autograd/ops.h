@@ -16,6 +16,19 @@ namespace tessera {
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
 
+// ---- attention (attention_ops.cpp) ----
+// softmax(q k^T * scale [+ causal mask]) v for q [B,H,Sq,D], k/v [B,H,Sk,D] (fused kernel; scale
+// defaults to 1/sqrt(D); causal masks key j > query i, PyTorch's top-left alignment).
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool is_causal = false,
+                                    std::optional<double> scale = std::nullopt);
+
+// ---- gradient helpers (differentiable; used by backward formulas) ----
+// Sums x down to `shape` (undoes broadcasting `shape` to x's shape).
+Tensor sum_to(const Tensor& x, IntArrayRef shape);
+// A tensor of `input_sizes` zeros with grad written at x.slice(dim, start, end, step) / x.select(dim, index).
+Tensor slice_backward(const Tensor& grad, IntArrayRef input_sizes, int64_t dim, int64_t start, int64_t end,
+                      int64_t step);
+Tensor select_backward(const Tensor& grad, IntArrayRef input_sizes, int64_t dim, int64_t index);
 // ---- reductions (reduction_ops.cpp) ---- an empty `dim` list means every dim.
 Tensor sum(const Tensor& x, std::optional<DType> dtype = std::nullopt);
 Tensor sum(const Tensor& x, IntArrayRef dim, bool keepdim = false, std::optional<DType> dtype = std::nullopt);

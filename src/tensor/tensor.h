@@ -250,8 +250,10 @@ class Tensor {
   void backward(const Tensor& gradient = {}, std::optional<bool> retain_graph = std::nullopt,
                 bool create_graph = false, const std::vector<Tensor>& inputs = {}) const;
   // The hook sees the gradient flowing into this tensor; returning a defined tensor replaces it.
-  HookHandle register_hook(std::function<Tensor(const Tensor&)> hook) const;
-  HookHandle register_hook(std::function<void(const Tensor&)> hook) const;
+  // `hook` is callable as Tensor(const Tensor&) or void(const Tensor&) (like LibTorch's).
+  template <typename F>
+  HookHandle register_hook(F&& hook) const;
+  HookHandle _register_hook(std::function<Tensor(const Tensor&)> hook) const;
   // Leaf only: runs after the gradient has been accumulated into .grad (DDP/ZeRO hang on it).
   HookHandle register_post_accumulate_grad_hook(std::function<void(const Tensor&)> hook) const;
 
