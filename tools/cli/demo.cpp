@@ -1,6 +1,6 @@
 // `tessera demo`: a short tour of the tensor library (views, broadcasting, reductions, dtypes,
-// matmul) that prints what it computes, then times an n x n float32 matmul and checks one row of
-// the product against a float64 dot product computed here.
+// autograd, matmul) that prints what it computes, then times an n x n float32 matmul and checks
+// one row of the product against a float64 dot product computed here.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -65,6 +65,13 @@ void run_demo(const DemoOptions& opt) {
   fmt::print("\n-- dtypes\n");
   Tensor third = x / 3.0;
   fmt::print("x / 3 in bfloat16 (8 significant bits):\n{}\n", third.to(kBFloat16));
+
+  fmt::print("\n-- autograd\n");
+  Tensor w = x.clone().requires_grad_();
+  Tensor loss = (w * w).sum();
+  loss.backward();
+  fmt::print("w = x (requires grad), loss = (w * w).sum() = {}; loss.backward() gives w.grad() = 2 w:\n{}\n",
+             loss.item<float>(), w.grad());
 
   fmt::print("\n-- matmul\n");
   fmt::print("x.matmul(x.t()):\n{}\n", x.matmul(xt));
