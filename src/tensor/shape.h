@@ -17,7 +17,14 @@ class IntArrayRef {
  public:
   IntArrayRef() = default;
   IntArrayRef(const std::vector<int64_t>& v) : data_(v.data()), size_(v.size()) {}  // NOLINT
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winit-list-lifetime"  // intended: a view of the caller's list
+#endif
   IntArrayRef(std::initializer_list<int64_t> l) : data_(l.begin()), size_(l.size()) {}  // NOLINT
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
   IntArrayRef(const int64_t& single) : data_(&single), size_(1) {}  // NOLINT
   IntArrayRef(const int64_t* data, size_t n) : data_(data), size_(n) {}
 
