@@ -9,6 +9,7 @@
 #include "tessera/autograd/node.h"
 #include "tessera/autograd/ops.h"
 #include "tessera/build_info.h"
+#include "tessera/nn/module.h"
 #include "tessera/tensor/device.h"
 #include "tessera/tensor/dtype.h"
 #include "tessera/tensor/error.h"
