@@ -17,7 +17,7 @@ namespace {
 // Scalars of one update, computed in double like PyTorch's Python code, used in the state dtype S.
 template <typename S>
 struct AdamScalars {
-  S decay, w1, one_minus_w1, beta2, c2, bc2_sqrt, eps, neg_step;
+  S decay, w1, beta2, c2, bc2_sqrt, eps, neg_step;
   bool w1_small;
 };
 
@@ -28,7 +28,6 @@ AdamScalars<S> make_scalars(double lr, double wd, const AdamWOptions& o, int64_t
   AdamScalars<S> s;
   s.decay = S(1.0 - lr * wd);
   s.w1 = S(1.0 - o.beta1);
-  s.one_minus_w1 = S(1) - s.w1;  // computed in S, as ATen's lerp does
   s.w1_small = std::abs(s.w1) < S(0.5);
   s.beta2 = S(o.beta2);
   s.c2 = S(1.0 - o.beta2);
@@ -44,42 +43,33 @@ AdamScalars<S> make_scalars(double lr, double wd, const AdamWOptions& o, int64_t
 // + c2 * g * g, sqrt(v) / bc2_sqrt + eps, p + (-step_size * m) / denom). The loop has no branches
 // on data, so GCC vectorises it (AVX2/AVX-512); large tensors are split into one contiguous chunk
 // per thread. P is the parameter/gradient storage type, S the state/compute type (float for
-// float32/bfloat16/float16 parameters, double for float64).
+// float32/bfloat16/float16 parameters, double for float64). The range function is compiled without
+// floating-point contraction: only the lerp is an fma (as in ATen), every other product is rounded
+// on its own, which keeps the result within an ulp or two of torch.optim.AdamW.
 template <typename P, typename S>
-void fused_adamw(P* __restrict p, const P* __restrict g, S* __restrict m, S* __restrict v, int64_t n,
-                 const AdamScalars<S>& s) {
-  cpu::parallel_for(n, 16, [&](int64_t begin, int64_t end) {
-    const S decay = s.decay, w1 = s.w1, omw = s.one_minus_w1, b2 = s.beta2, c2 = s.c2, bc2s = s.bc2_sqrt,
-            eps = s.eps, ns = s.neg_step;
-    if (s.w1_small) {
+__attribute__((optimize("fp-contract=off"))) void adamw_range(P* __restrict p, const P* __restrict g,
+                                                              S* __restrict m, S* __restrict v, int64_t begin,
+                                                              int64_t end, const AdamScalars<S>& s) {
+  const S decay = s.decay, w1 = s.w1, b2 = s.beta2, c2 = s.c2, bc2s = s.bc2_sqrt, eps = s.eps, ns = s.neg_step;
+  // ATen's lerp: self + w * (end - self) for |w| < 0.5, else end + (w - 1) * (end - self), each one fma.
+  const S coeff = s.w1_small ? w1 : w1 - S(1);
+  const bool from_self = s.w1_small;
 #pragma omp simd
-      for (int64_t i = begin; i < end; ++i) {
-        const S gi = S(g[i]);
-        S pi = S(p[i]) * decay;
-        const S mi = std::fma(w1, gi - m[i], m[i]);
-        const S vi = v[i] * b2 + c2 * gi * gi;
-        const S denom = std::sqrt(vi) / bc2s + eps;
-        pi = pi + ns * mi / denom;
-        m[i] = mi;
-        v[i] = vi;
-        p[i] = P(pi);
-      }
-    } else {
-#pragma omp simd
-      for (int64_t i = begin; i < end; ++i) {
-        const S gi = S(g[i]);
-        S pi = S(p[i]) * decay;
-        const S mi = std::fma(w1 - S(1), gi - m[i], gi);  // end - (end - self) * (1 - w), ATen's large-w branch
-        const S vi = v[i] * b2 + c2 * gi * gi;
-        const S denom = std::sqrt(vi) / bc2s + eps;
-        pi = pi + ns * mi / denom;
-        m[i] = mi;
-        v[i] = vi;
-        p[i] = P(pi);
-      }
-    }
-    (void)omw;
-  });
+  for (int64_t i = begin; i < end; ++i) {
+    const S gi = S(g[i]);
+    const S pi = S(p[i]) * decay;
+    const S mi = std::fma(coeff, gi - m[i], from_self ? m[i] : gi);
+    const S vi = v[i] * b2 + c2 * gi * gi;
+    const S denom = std::sqrt(vi) / bc2s + eps;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = P(pi + ns * mi / denom);
+  }
+}
+
+template <typename P, typename S>
+void fused_adamw(P* p, const P* g, S* m, S* v, int64_t n, const AdamScalars<S>& s) {
+  cpu::parallel_for(n, 16, [&](int64_t begin, int64_t end) { adamw_range(p, g, m, v, begin, end, s); });
 }
 
 bool fused_applies(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v) {

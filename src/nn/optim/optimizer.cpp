@@ -42,8 +42,9 @@ Optimizer::Optimizer(std::string name, std::vector<ParamGroup> groups, double de
   TESSERA_CHECK(default_lr >= 0, ValueError, "{}: invalid learning rate {} (must be >= 0)", name_, default_lr);
   TESSERA_CHECK(default_weight_decay >= 0, ValueError, "{}: invalid weight_decay {} (must be >= 0)", name_,
                 default_weight_decay);
-  TESSERA_CHECK(!groups.empty(), ValueError, "{}: got an empty parameter list; pass at least one parameter",
-                name_);
+  size_t total = 0;
+  for (const auto& g : groups) total += g.params.size();
+  TESSERA_CHECK(total > 0, ValueError, "{}: got an empty parameter list; pass at least one parameter", name_);
   for (auto& g : groups) add_param_group(std::move(g));
 }
 
@@ -147,6 +148,13 @@ void Optimizer::load_state_dict(const nn::StateDict& sd) {
   std::optional<int64_t> step;
   std::map<size_t, std::map<std::string, double>> group_vals;
   std::map<size_t, std::map<std::string, Tensor>> new_state;
+  struct Entry {
+    std::string key;
+    size_t index;
+    std::string field;
+    Tensor t;
+  };
+  std::vector<Entry> state_entries;
   std::vector<std::string> unexpected;
   for (const auto& [key, t] : sd) {
     if (key == "step") {
@@ -167,28 +175,10 @@ void Optimizer::load_state_dict(const nn::StateDict& sd) {
       std::string rest = key.substr(6);
       size_t dot = rest.find('.');
       size_t i = 0;
-      if (dot != std::string::npos && parse_index(std::string_view(rest).substr(0, dot), i)) {
-        std::string field = rest.substr(dot + 1);
-        TESSERA_CHECK(i < params.size(), ValueError,
-                      "{}: \"{}\" refers to parameter {} but this optimizer has {} parameters (the state dict comes "
-                      "from an optimizer over different parameters)",
-                      op, key, i, params.size());
-        if (key_set.count(field)) {
-          TESSERA_CHECK(t.defined(), ValueError, "{}: \"{}\" is an undefined tensor", op, key);
-          if (field == "step") {
-            TESSERA_CHECK(t.numel() == 1, ShapeError, "{}: \"{}\" must be a 0-d tensor, got shape {}", op, key,
-                          shape_str(t.sizes()));
-          } else {
-            TESSERA_CHECK(t.sizes().equals(params[i].sizes()), ShapeError,
-                          "{}: \"{}\" has shape {} but {} has shape {} (the state dict comes from a different "
-                          "model or parameter order)",
-                          op, key, shape_str(t.sizes()), describe_param(i), shape_str(params[i].sizes()));
-            TESSERA_CHECK(t.is_floating_point(), DTypeError, "{}: \"{}\" has dtype {}; expected a floating dtype",
-                          op, key, dtype_name(t.dtype()));
-          }
-          new_state[i][field] = t;
-          continue;
-        }
+      if (dot != std::string::npos && parse_index(std::string_view(rest).substr(0, dot), i) &&
+          key_set.count(rest.substr(dot + 1))) {
+        state_entries.push_back({key, i, rest.substr(dot + 1), t});
+        continue;
       }
     }
     unexpected.push_back(key);
@@ -208,6 +198,25 @@ void Optimizer::load_state_dict(const nn::StateDict& sd) {
     TESSERA_CHECK(int64_t(v["num_params"]) == int64_t(groups_[g].params.size()), ValueError,
                   "{}: param group {} has {} parameters in the state dict but {} in this optimizer", op, g,
                   int64_t(v["num_params"]), groups_[g].params.size());
+  }
+  for (const auto& [key, i, field, t] : state_entries) {
+    TESSERA_CHECK(i < params.size(), ValueError,
+                  "{}: \"{}\" refers to parameter {} but this optimizer has {} parameters (the state dict comes "
+                  "from an optimizer over different parameters)",
+                  op, key, i, params.size());
+    TESSERA_CHECK(t.defined(), ValueError, "{}: \"{}\" is an undefined tensor", op, key);
+    if (field == "step") {
+      TESSERA_CHECK(t.numel() == 1, ShapeError, "{}: \"{}\" must be a 0-d tensor, got shape {}", op, key,
+                    shape_str(t.sizes()));
+    } else {
+      TESSERA_CHECK(t.sizes().equals(params[i].sizes()), ShapeError,
+                    "{}: \"{}\" has shape {} but {} has shape {} (the state dict comes from a different model or "
+                    "parameter order)",
+                    op, key, shape_str(t.sizes()), describe_param(i), shape_str(params[i].sizes()));
+      TESSERA_CHECK(t.is_floating_point(), DTypeError, "{}: \"{}\" has dtype {}; expected a floating dtype", op,
+                    key, dtype_name(t.dtype()));
+    }
+    new_state[i][field] = t;
   }
   for (const auto& [i, st] : new_state) {
     std::vector<std::string> missing;
