@@ -5,7 +5,9 @@
 #include <filesystem>
 
 #include "cli/commands.h"
+#include "tessera/models/data/image_io.h"
 #include "tessera/models/data/shapes.h"
+#include "tessera/models/plot.h"
 #include "tessera/models/data/tokenizer.h"
 #include "tessera/models/train/checkpoint.h"
 #include "tessera/models/train/evaluate.h"
@@ -76,7 +78,7 @@ void run_train(const TrainArgs& a) {
                100 * e.token_accuracy);
   }
   if (a.plot) {
-    plot_loss_curve(o.out_dir + "/metrics.jsonl", o.out_dir + "/loss.png");
+    models::plot_loss_curve(o.out_dir + "/metrics.jsonl", o.out_dir + "/loss.png");
     fmt::print("loss curve: {}/loss.png\n", o.out_dir);
   }
 }
@@ -152,7 +154,7 @@ void add_train_commands(CLI::App& app) {
     data::ByteTokenizer tok;
     const int64_t size = model->config().vision.image_size;
     if (!gen_image->empty()) {
-      Tensor img = data::load_image(*gen_image, size);
+      Tensor img = data::image_to_tensor(data::resize_bilinear(data::read_image(*gen_image), size, size));
       fmt::print("{}: {}\n", *gen_image, model->caption(img, tok, 64, *gen_temp));
       return;
     }
@@ -173,7 +175,7 @@ void add_train_commands(CLI::App& app) {
   p->add_option("png", *plot_out, "output PNG (default: loss.png next to the metrics)");
   p->callback([=] {
     std::string out = plot_out->empty() ? (fs::path(*plot_in).parent_path() / "loss.png").string() : *plot_out;
-    plot_loss_curve(*plot_in, out);
+    models::plot_loss_curve(*plot_in, out);
     fmt::print("wrote {}\n", out);
   });
 }

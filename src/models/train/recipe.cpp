@@ -90,6 +90,8 @@ void validate(const Recipe& r, const std::string& source) {
                 "{}: need 1 <= min_shapes <= max_shapes <= 9, found {}..{}", source, r.min_shapes, r.max_shapes);
   TESSERA_CHECK(r.model.is_string() || r.model.is_object(), ValueError,
                 "{}: 'model' must be a preset name or a config object, found {}", source, r.model.type_name());
+  TESSERA_CHECK(r.warmup_steps <= r.steps, ValueError, "{}: warmup_steps {} must not exceed steps {}", source,
+                r.warmup_steps, r.steps);
   TESSERA_CHECK(r.heldout_size >= 0 && r.eval_every >= 0 && r.checkpoint_every >= 0 && r.warmup_steps >= 0,
                 ValueError, "{}: heldout_size, eval_every, checkpoint_every, warmup_steps must be >= 0", source);
 }
@@ -179,7 +181,7 @@ Recipe builtin_recipe(const std::string& name) {
   r.name = name;
   if (name == "tiny-vlm") {
     // The README's main job; see docs/training.md for what it reaches and how long it takes.
-    r.model = "tiny-vlm-recipe";
+    r.model = "tiny-vlm";
     r.steps = 1200;
     r.batch_size = 32;
     r.lr = 2e-3;
@@ -190,8 +192,9 @@ Recipe builtin_recipe(const std::string& name) {
   }
   if (name == "tiny-vlm-smoke") {
     // A few steps of a very small model: checks the whole pipeline in seconds (tests, CI).
-    r.model = "tiny-vlm-recipe";
+    r.model = "tiny-vlm";
     r.steps = 20;
+    r.warmup_steps = 5;
     r.batch_size = 8;
     r.heldout_size = 16;
     r.eval_every = 10;
