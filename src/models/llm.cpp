@@ -273,6 +273,17 @@ std::vector<int64_t> LLM::generate(const std::vector<int64_t>& prompt, const Gen
   return out;
 }
 
+std::vector<int64_t> LLM::generate(const std::vector<int64_t>& prompt, int64_t max_new_tokens, double temperature,
+                                   int64_t top_k, uint64_t seed, int64_t eos_id) {
+  GenerationOptions o;
+  o.max_new_tokens = max_new_tokens;
+  o.temperature = temperature;
+  o.top_k = top_k;
+  o.seed = seed;
+  o.eos_id = eos_id;
+  return generate(prompt, o);
+}
+
 std::string LLM::extra_repr() const {
   return fmt::format("style={}, vocab_size={}, d_model={}, n_layers={}, n_heads={}, n_kv_heads={}, tied={}",
                      config_.style, config_.vocab_size, config_.d_model, config_.n_layers, config_.n_heads,

@@ -65,6 +65,9 @@ class LLM : public nn::Module {
   // at max_new_tokens, at eos_id, or when the sequence reaches max_seq_len.
   std::vector<int64_t> generate(const std::vector<int64_t>& prompt, const GenerationOptions& options = {},
                                 const Tensor& prefix_embeds = {});
+  // The same with the options as arguments.
+  std::vector<int64_t> generate(const std::vector<int64_t>& prompt, int64_t max_new_tokens, double temperature = 0.0,
+                                int64_t top_k = 0, uint64_t seed = 0, int64_t eos_id = -1);
 
   // GPT-2 initialisation: every Linear/Embedding weight N(0, 0.02), the residual projections
   // (self_attn.o_proj and mlp.fc2 / mlp.down_proj weights) N(0, 0.02 / sqrt(2 * n_layers)), biases
