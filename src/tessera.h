@@ -1,6 +1,7 @@
 // The umbrella header: #include <tessera/tessera.h> gives the whole public API.
 #pragma once
 
+#include "tessera/autograd/autocast.h"
 #include "tessera/autograd/autograd.h"
 #include "tessera/autograd/checkpoint.h"
 #include "tessera/autograd/function.h"
@@ -9,7 +10,13 @@
 #include "tessera/autograd/node.h"
 #include "tessera/autograd/ops.h"
 #include "tessera/build_info.h"
+#include "tessera/nn/amp.h"
 #include "tessera/nn/module.h"
+#include "tessera/nn/optim/adamw.h"
+#include "tessera/nn/optim/grad_accumulator.h"
+#include "tessera/nn/optim/lr_scheduler.h"
+#include "tessera/nn/optim/optimizer.h"
+#include "tessera/nn/optim/sgd.h"
 #include "tessera/tensor/device.h"
 #include "tessera/tensor/dtype.h"
 #include "tessera/tensor/error.h"

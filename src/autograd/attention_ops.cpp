@@ -3,6 +3,7 @@
 // differentiable ops (scores recomputed), so second derivatives work.
 #include <cmath>
 
+#include "tessera/autograd/autocast.h"
 #include "tessera/autograd/function_node.h"
 #include "tessera/autograd/ops.h"
 #include "tessera/tensor/raw.h"
@@ -27,6 +28,11 @@ Tensor attention_probs(const Tensor& q, const Tensor& k, bool causal, double sca
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool is_causal,
                                     std::optional<double> scale) {
+  if (autocast::active(q)) {  // autocast: lower precision (Note [autocast op lists])
+    Tensor lq = autocast::to_lower(q), lk = autocast::to_lower(k), lv = autocast::to_lower(v);
+    autocast::ExcludeGuard excluded;
+    return scaled_dot_product_attention(lq, lk, lv, is_causal, scale);
+  }
   auto [out, lse] = raw::scaled_dot_product_attention(q, k, v, is_causal, scale);
   if (!autograd::compute_requires_grad(q, k, v)) return out;
   const double sc = scale ? *scale : 1.0 / std::sqrt(double(q.size(3)));

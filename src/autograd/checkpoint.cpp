@@ -1,6 +1,7 @@
 // Activation checkpointing: CheckpointNode recomputes its segment and runs a nested backward.
 #include "tessera/autograd/checkpoint.h"
 
+#include "tessera/autograd/autocast.h"
 #include "tessera/autograd/autograd.h"
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/autograd/saved_variable.h"
@@ -29,7 +30,7 @@ void set_rng_state(const RngState&) {}
 class CheckpointNode final : public Node {
  public:
   CheckpointNode(CheckpointFn fn, const variable_list& inputs, bool preserve_rng, RngState rng)
-      : fn_(std::move(fn)), preserve_rng_(preserve_rng), rng_(rng) {
+      : fn_(std::move(fn)), preserve_rng_(preserve_rng), rng_(rng), autocast_(autocast::snapshot()) {
     for (const Tensor& t : inputs) {
       saved_.emplace_back(t, false);
       input_requires_grad_.push_back(t.defined() && autograd::requires_grad(t));
@@ -60,6 +61,7 @@ class CheckpointNode final : public Node {
       if (preserve_rng_) set_rng_state(rng_);
       try {
         EnableGradGuard grad;
+        autocast::RestoreGuard autocast_state(autocast_);  // recompute in the forward's autocast dtypes
         outputs = fn_(inputs);
       } catch (...) {
         set_rng_state(current);
@@ -86,6 +88,7 @@ class CheckpointNode final : public Node {
   std::vector<bool> input_requires_grad_;
   bool preserve_rng_;
   RngState rng_;
+  autocast::Snapshot autocast_;
 };
 
 }  // namespace

@@ -6,6 +6,7 @@
 // rebase the history (rebase_history).
 #include <cmath>
 
+#include "tessera/autograd/autocast.h"
 #include "tessera/autograd/function_node.h"
 #include "tessera/autograd/ops.h"
 #include "tessera/tensor/error.h"
@@ -139,6 +140,13 @@ Tensor derivative_from_result(UnaryOp op, const Tensor& y) {
 }
 
 Tensor unary(UnaryOp op, const Tensor& x) {
+  if ((op == UnaryOp::Exp || op == UnaryOp::Log || op == UnaryOp::Log1p || op == UnaryOp::Rsqrt ||
+       op == UnaryOp::Reciprocal) &&
+      autocast::active(x)) {  // autocast: float32 (Note [autocast op lists])
+    Tensor x32 = autocast::to_fp32(x);
+    autocast::ExcludeGuard excluded;
+    return unary(op, x32);
+  }
   Tensor out = raw::unary(op, x);
   if (op == UnaryOp::LogicalNot || !compute_requires_grad(x)) return out;
   if (op == UnaryOp::Neg) {
@@ -307,6 +315,11 @@ Tensor div_tensor(const Tensor& a, const Tensor& b) {
 }
 
 Tensor pow_tensor(const Tensor& a, const Tensor& e) {
+  if (autocast::active(a)) {  // autocast: float32 (Note [autocast op lists])
+    Tensor a32 = autocast::to_fp32(a), e32 = autocast::to_fp32(e);
+    autocast::ExcludeGuard excluded;
+    return pow_tensor(a32, e32);
+  }
   Tensor out = raw::binary(BinaryOp::Pow, a, e);
   if (compute_requires_grad(a, e)) {
     Shape as = a.sizes().vec(), es = e.sizes().vec();
@@ -478,6 +491,11 @@ Tensor scalar_operand(const Tensor& other, Scalar s) {
 
 // s ** e for a scalar base: d/de = s^e log s (0 where s == 0 and e >= 0).
 Tensor pow_scalar_base(Scalar base, const Tensor& e) {
+  if (autocast::active(e)) {  // autocast: float32 (Note [autocast op lists])
+    Tensor e32 = autocast::to_fp32(e);
+    autocast::ExcludeGuard excluded;
+    return pow_scalar_base(base, e32);
+  }
   Tensor out = raw::binary(BinaryOp::Pow, e, base, /*reverse=*/true);
   if (compute_requires_grad(e) && out.is_floating_point()) {
     const double b = base.to_double();
@@ -507,7 +525,14 @@ Tensor Tensor::mul(Scalar other) const { return scalar_op(BinaryOp::Mul, *this, 
 Tensor Tensor::div(const Tensor& other) const { return div_tensor(*this, other); }
 Tensor Tensor::div(Scalar other) const { return scalar_op(BinaryOp::Div, *this, other, false); }
 Tensor Tensor::pow(const Tensor& exponent) const { return pow_tensor(*this, exponent); }
-Tensor Tensor::pow(Scalar exponent) const { return scalar_op(BinaryOp::Pow, *this, exponent, false); }
+Tensor Tensor::pow(Scalar exponent) const {
+  if (autocast::active(*this)) {  // autocast: float32 (Note [autocast op lists])
+    Tensor x32 = autocast::to_fp32(*this);
+    autocast::ExcludeGuard excluded;
+    return x32.pow(exponent);
+  }
+  return scalar_op(BinaryOp::Pow, *this, exponent, false);
+}
 Tensor Tensor::maximum(const Tensor& other) const { return max_min_tensor(*this, other, true); }
 Tensor Tensor::minimum(const Tensor& other) const { return max_min_tensor(*this, other, false); }
 

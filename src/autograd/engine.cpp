@@ -8,6 +8,7 @@
 #include <queue>
 
 #include "tessera/autograd/anomaly_mode.h"
+#include "tessera/autograd/autocast.h"
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/autograd/ops.h"
 #include "tessera/tensor/error.h"
@@ -328,6 +329,7 @@ variable_list run_backward(const edge_list& roots, variable_list grad_roots, boo
     ~TaskScope() { tl_current_task = prev; }
   } scope(&task);
   AutoGradMode mode(create_graph);
+  autocast::ExcludeGuard no_autocast;  // backward formulas run in the forward's dtypes (Note [autocast op lists])
   // The root passes on the seed gradients (GraphRoot ignores its inputs).
   execute(task, root.get());
   return std::move(task.captured);

@@ -2,6 +2,7 @@
 // index_select <-> index_add, gather <-> scatter_add, embedding (embedding_backward), tril/triu
 // (mask the gradient), cross_entropy (the fused kernel's backward, or a composite formula of
 // differentiable ops under create_graph).
+#include "tessera/autograd/autocast.h"
 #include "tessera/autograd/function_node.h"
 #include "tessera/autograd/ops.h"
 #include "tessera/tensor/error.h"
@@ -141,6 +142,11 @@ Tensor cross_entropy_grad_composite(const Tensor& g, const Tensor& logits, const
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index, double label_smoothing,
                      Reduction reduction) {
+  if (autocast::active(logits)) {  // autocast: float32 (Note [autocast op lists])
+    Tensor l32 = autocast::to_fp32(logits);
+    autocast::ExcludeGuard excluded;
+    return cross_entropy(l32, target, ignore_index, label_smoothing, reduction);
+  }
   auto [loss, lse] = raw::cross_entropy(logits, target, ignore_index, label_smoothing, reduction);
   if (compute_requires_grad(logits)) {
     auto node = make_node<3>("CrossEntropyLossBackward0", [ignore_index, label_smoothing, reduction](

@@ -2,6 +2,7 @@
 // derivatives. matmul's backward reduces every case (1-D operands, broadcast batch dims) to the
 // N-D one: unsqueeze 1-D operands, grad_a = g @ b^T and grad_b = a^T @ g summed down to the
 // broadcast operand's shape.
+#include "tessera/autograd/autocast.h"
 #include "tessera/autograd/function_node.h"
 #include "tessera/autograd/ops.h"
 #include "tessera/tensor/raw.h"
@@ -47,6 +48,11 @@ variable_list matmul_backward(const Tensor& g, const Tensor& a, const Tensor& b,
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  if (autocast::active(a)) {  // autocast: lower precision (Note [autocast op lists])
+    Tensor la = autocast::to_lower(a), lb = autocast::to_lower(b);
+    autocast::ExcludeGuard excluded;
+    return matmul(la, lb);
+  }
   Tensor out = raw::matmul(a, b);
   if (compute_requires_grad(a, b)) {
     Shape as = a.sizes().vec(), bs = b.sizes().vec();
@@ -63,6 +69,11 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mm(const Tensor& a, const Tensor& b) {
+  if (autocast::active(a)) {  // autocast: lower precision (Note [autocast op lists])
+    Tensor la = autocast::to_lower(a), lb = autocast::to_lower(b);
+    autocast::ExcludeGuard excluded;
+    return mm(la, lb);
+  }
   Tensor out = raw::mm(a, b);
   if (compute_requires_grad(a, b)) {
     auto node = make_node<2>("MmBackward0", [](auto& n, variable_list& g) {
@@ -79,6 +90,11 @@ Tensor mm(const Tensor& a, const Tensor& b) {
 }
 
 Tensor bmm(const Tensor& a, const Tensor& b) {
+  if (autocast::active(a)) {  // autocast: lower precision (Note [autocast op lists])
+    Tensor la = autocast::to_lower(a), lb = autocast::to_lower(b);
+    autocast::ExcludeGuard excluded;
+    return bmm(la, lb);
+  }
   Tensor out = raw::bmm(a, b);
   if (compute_requires_grad(a, b)) {
     auto node = make_node<2>("BmmBackward0", [](auto& n, variable_list& g) {

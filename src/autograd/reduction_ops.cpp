@@ -5,6 +5,7 @@
 // mean/rstd from x) so that second derivatives are correct.
 #include <algorithm>
 
+#include "tessera/autograd/autocast.h"
 #include "tessera/autograd/function_node.h"
 #include "tessera/autograd/ops.h"
 #include "tessera/tensor/error.h"
@@ -57,6 +58,11 @@ Tensor record(const char* name, const Tensor& x, Tensor out, F f) {
 }
 
 Tensor sum_impl(const Tensor& x, IntArrayRef dim, bool keepdim, std::optional<DType> dtype, bool all) {
+  if (!dtype && autocast::active(x)) {  // autocast: float32 output (Note [autocast op lists])
+    Tensor x32 = autocast::to_fp32(x);
+    autocast::ExcludeGuard excluded;
+    return sum_impl(x32, dim, keepdim, dtype, all);
+  }
   Tensor out = raw::sum(x, all ? IntArrayRef() : dim, keepdim && !all, dtype);
   Shape dims = reduced_dims(all ? IntArrayRef() : dim, x.dim());
   Shape in = x.sizes().vec();
@@ -155,6 +161,11 @@ Tensor Tensor::mean(IntArrayRef dim, bool keepdim, std::optional<DType> dtype) c
 }
 
 Tensor Tensor::prod() const {
+  if (autocast::active(*this)) {  // autocast: float32 output (Note [autocast op lists])
+    Tensor x32 = autocast::to_fp32(*this);
+    autocast::ExcludeGuard excluded;
+    return x32.prod();
+  }
   Tensor out = raw::prod(*this, {}, false);
   if (!compute_requires_grad(*this)) return out;
   // d prod / d x_i = prod_{j != i} x_j, computed without dividing by zero: with no zero it is
@@ -205,6 +216,11 @@ Tensor Tensor::std(IntArrayRef dim, int64_t correction, bool keepdim) const {
 Tensor Tensor::std(int64_t correction) const { return var_std_impl(*this, {}, correction, false, true, true); }
 
 Tensor Tensor::logsumexp(IntArrayRef dim, bool keepdim) const {
+  if (autocast::active(*this)) {  // autocast: float32 (Note [autocast op lists])
+    Tensor x32 = autocast::to_fp32(*this);
+    autocast::ExcludeGuard excluded;
+    return x32.logsumexp(dim, keepdim);
+  }
   Tensor out = raw::logsumexp(*this, dim, keepdim);
   if (!compute_requires_grad(*this)) return out;
   Shape dims = reduced_dims(dim, this->dim());
@@ -220,6 +236,11 @@ Tensor Tensor::logsumexp(IntArrayRef dim, bool keepdim) const {
 
 namespace {
 Tensor softmax_impl(const Tensor& x, int64_t dim, std::optional<DType> dtype, bool log) {
+  if (!dtype && autocast::active(x)) {  // autocast: float32 output (Note [autocast op lists])
+    Tensor x32 = autocast::to_fp32(x);
+    autocast::ExcludeGuard excluded;
+    return softmax_impl(x32, dim, dtype, log);
+  }
   Tensor out = log ? raw::log_softmax(x, dim, dtype) : raw::softmax(x, dim, dtype);
   if (!compute_requires_grad(x)) return out;
   int64_t d = wrap_dim(dim, std::max<int64_t>(x.dim(), 1));
@@ -283,6 +304,11 @@ Tensor sum_over_batch(const Tensor& t, size_t k) {
 
 Tensor layer_norm(const Tensor& x, IntArrayRef normalized_shape, const Tensor& weight, const Tensor& bias,
                   double eps) {
+  if (autocast::active(x)) {  // autocast: float32 (Note [autocast op lists])
+    Tensor x32 = autocast::to_fp32(x), w32 = autocast::to_fp32(weight), b32 = autocast::to_fp32(bias);
+    autocast::ExcludeGuard excluded;
+    return layer_norm(x32, normalized_shape, w32, b32, eps);
+  }
   auto [out, mean, rstd] = raw::layer_norm(x, normalized_shape, weight, bias, eps);
   if (!compute_requires_grad(x, weight, bias)) return out;
   Shape ns = normalized_shape.vec();
@@ -316,6 +342,11 @@ Tensor layer_norm(const Tensor& x, IntArrayRef normalized_shape, const Tensor& w
 }
 
 Tensor rms_norm(const Tensor& x, IntArrayRef normalized_shape, const Tensor& weight, double eps) {
+  if (autocast::active(x)) {  // autocast: float32 (Note [autocast op lists])
+    Tensor x32 = autocast::to_fp32(x), w32 = autocast::to_fp32(weight);
+    autocast::ExcludeGuard excluded;
+    return rms_norm(x32, normalized_shape, w32, eps);
+  }
   auto [out, rstd] = raw::rms_norm(x, normalized_shape, weight, eps);
   if (!compute_requires_grad(x, weight)) return out;
   Shape ns = normalized_shape.vec();

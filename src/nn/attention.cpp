@@ -3,6 +3,7 @@
 #include "tessera/nn/attention.h"
 
 #include <algorithm>
+#include <memory>
 
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/autograd/ops.h"
@@ -64,6 +65,41 @@ void cache_append(KVCache& c, const Tensor& k_new, const Tensor& v_new) {
   raw::copy_(raw::narrow(c.v, 2, c.length, S), v_new.detach());
 }
 
+// Note [right padding takes the fused path]
+// With causal attention and no cached past, a batch whose padding is all on the right (each row
+// of padding_mask is trues then falses) needs no mask: a real query i only sees keys j <= i, which
+// are all real. Only the outputs at padding query positions change (they attend to earlier
+// padding keys instead of being masked), and nothing real ever reads them: later real queries
+// do not exist in that row, so losses that ignore padding get identical values and gradients.
+// Such batches (the usual training layout) run the fused kernel. The check reads the mask on the
+// host once per mask tensor (cached by identity and version, so the layers of one forward share
+// it); left padding and holes take the exact masked path.
+bool is_right_padded(const Tensor& mask /*[B, S] bool*/) {
+  struct Last {
+    std::weak_ptr<TensorImpl> impl;
+    uint32_t version = 0;
+    bool result = false;
+  };
+  thread_local Last last;
+  if (auto held = last.impl.lock(); held && held == mask.impl_ptr() && last.version == mask._version()) {
+    return last.result;
+  }
+  Tensor m = raw::contiguous(raw::to(mask, Device::cpu(), kBool));
+  const bool* p = m.data_ptr<bool>();
+  const int64_t B = m.size(0), S = m.size(1);
+  bool ok = true;
+  for (int64_t b = 0; b < B && ok; ++b) {
+    bool seen_pad = false;
+    for (int64_t s = 0; s < S; ++s) {
+      if (!p[b * S + s]) seen_pad = true;
+      else if (seen_pad) ok = false;
+    }
+    if (S > 0 && !p[b * S]) ok = false;  // a row of padding only: keep the exact path
+  }
+  last = Last{mask.impl_ptr(), mask._version(), ok};
+  return ok;
+}
+
 }  // namespace
 
 Tensor MultiheadSelfAttention::forward(const Tensor& x, const Tensor& padding_mask, KVCache* cache) {
@@ -101,9 +137,12 @@ Tensor MultiheadSelfAttention::forward(const Tensor& x, const Tensor& padding_ma
   }
 
   // Masks. Causal with a cache is bottom-right aligned: query i (position past + i) sees keys j <=
-  // past + i. With no padding and either no past or a single query, the fused kernel does it all.
+  // past + i. With no padding (or right padding, Note [right padding takes the fused path]) and
+  // either no past or a single query, the fused kernel does it all.
   Tensor mask;
-  if (padding_mask.defined()) {
+  if (padding_mask.defined() && !(options.causal && past == 0 && S > 1 && padding_mask.dtype() == kBool &&
+                                  padding_mask.dim() == 2 && padding_mask.size(0) == B && padding_mask.size(1) == Sk &&
+                                  is_right_padded(padding_mask))) {
     TESSERA_CHECK(padding_mask.dtype() == kBool && padding_mask.dim() == 2 && padding_mask.size(0) == B &&
                       padding_mask.size(1) == Sk,
                   ShapeError, "{}: expected a bool padding_mask of shape [{}, {}] (batch, cached + new tokens), got {} {}",

@@ -33,8 +33,10 @@ class MultiheadSelfAttention : public Module {
  public:
   explicit MultiheadSelfAttention(AttentionOptions options);
   // x [B, S, D] -> [B, S, D]. padding_mask: bool [B, Sk] with Sk = (cache ? cache->length : 0) + S,
-  // true = a real token (keys that are padding are never attended to). Query/key positions (for
-  // rope and causality) start at cache->length.
+  // true = a real token (keys that are padding are never attended to by real tokens; the outputs
+  // at padding positions are unspecified, see Note [right padding takes the fused path]). Pass an
+  // undefined mask when nothing is padded. Query/key positions (for rope and causality) start at
+  // cache->length.
   Tensor forward(const Tensor& x, const Tensor& padding_mask = {}, KVCache* cache = nullptr);
   std::string extra_repr() const override;
 

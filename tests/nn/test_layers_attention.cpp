@@ -68,6 +68,9 @@ TEST(MultiheadSelfAttention, RightPaddingDoesNotChangeRealTokens) {
   Tensor padded = cat({x, randn({1, 3, 8}, kFloat64) * 5.0}, 1);
   Tensor pad = tensor<bool>({true, true, true, true, false, false, false}).view({1, 7});
   expect_close(m->forward(padded, pad).narrow(1, 0, 4), m->forward(x), 1e-12);
+  // Causal + right padding runs the fused kernel without a mask (Note [right padding takes the
+  // fused path]): the whole output equals the unmasked one.
+  expect_close(m->forward(padded, pad), m->forward(padded), 1e-12);
   // Bidirectional attention: padding keys are ignored too.
   auto bi = std::make_shared<nn::MultiheadSelfAttention>(nn::AttentionOptions{.d_model = 8, .n_heads = 2, .causal = false});
   bi->to(kFloat64);

@@ -30,9 +30,13 @@ def enc(t):
 
 
 def run(params, inputs, fn, extra=None):
-    """Calls fn(params, inputs) -> y; returns the JSON case with y and all gradients."""
+    """Calls fn(params, inputs) -> y; returns the JSON case with y and all gradients. With a
+    padding_mask input, gy is zero at padding positions (tessera leaves their outputs unspecified:
+    Note [right padding takes the fused path]) and y is compared at real positions only."""
     y = fn(params, inputs)
     gy = torch.tensor(rng.uniform(-1.0, 1.0, size=tuple(y.shape)))
+    if "padding_mask" in inputs:
+        gy = gy * inputs["padding_mask"][..., None]
     leaves = {**{"param:" + k: v for k, v in params.items()}, **{"input:" + k: v for k, v in inputs.items()
                                                                if v.dtype == torch.float64}}
     grads = torch.autograd.grad((y * gy).sum(), list(leaves.values()), allow_unused=True)
@@ -94,7 +98,14 @@ def attention(x, p, prefix, H, Hkv, use_rope, theta, causal, pad):
     mask = mask[None, None]
     if pad is not None:
         mask = mask & pad[:, None, None, :]
-    o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    if pad is not None and not bool(pad[:, 0].all()):
+        # Left padding leaves some query rows with no key: Hugging Face's additive finfo.min mask
+        # keeps them finite (their outputs are not compared, and get no gradient).
+        scores = q @ k.transpose(-1, -2) / math.sqrt(hd)
+        scores = scores + (~mask).to(scores.dtype) * torch.finfo(scores.dtype).min
+        o = scores.softmax(-1) @ v
+    else:
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     return linear(o.transpose(1, 2).reshape(B, S, H * hd), p, prefix + "o_proj")
 
 
@@ -168,6 +179,13 @@ p = {"qkv_proj.weight": rand((H + 2 * Hkv) * hd, D, scale=0.5), "qkv_proj.bias":
      "o_proj.weight": rand(D, D, scale=0.5), "o_proj.bias": rand(D, scale=0.1)}
 pad = torch.tensor([[True] * 5, [True, True, True, False, False]])
 cases["attention_gqa_rope_padded"] = run(
+    p, {"x": rand(2, S, D), "padding_mask": pad},
+    lambda p, i: attention(i["x"], p, "", H, Hkv, True, 10000.0, True, i["padding_mask"]),
+    {"d_model": D, "n_heads": H, "n_kv_heads": Hkv, "rope": True, "causal": True})
+# The same layer with left padding (the exact masked path in tessera).
+pad = torch.tensor([[False, False, True, True, True], [True] * 5])
+p = {k: v.detach().clone().requires_grad_() for k, v in p.items()}
+cases["attention_gqa_rope_left_padded"] = run(
     p, {"x": rand(2, S, D), "padding_mask": pad},
     lambda p, i: attention(i["x"], p, "", H, Hkv, True, 10000.0, True, i["padding_mask"]),
     {"d_model": D, "n_heads": H, "n_kv_heads": Hkv, "rope": True, "causal": True})
