@@ -148,7 +148,8 @@ Tensor LLM::forward_hidden(const Tensor& input_ids, const Tensor& padding_mask, 
   x = nn::functional::dropout(x, c.dropout, is_training());
 
   // The key mask [B, past + S]: what the caller gave, with real tokens prepended for the positions
-  // it does not cover; dropped when every token is real (the fused causal kernel then runs).
+  // it does not cover. MultiheadSelfAttention runs the fused causal kernel when it is right padding
+  // (Note [right padding takes the fused path]): the outputs at padding positions are unspecified.
   Tensor mask;
   if (padding_mask.defined()) {
     const int64_t n = padding_mask.dim() == 2 ? padding_mask.size(1) : -1;
@@ -160,7 +161,6 @@ Tensor LLM::forward_hidden(const Tensor& input_ids, const Tensor& padding_mask, 
                   op, B, T, B, S, B, past + S, shape_str(padding_mask.sizes()), dtype_name(padding_mask.dtype()));
     mask = padding_mask.to(w.device());
     if (n < past + S) mask = cat({tessera::ones({B, past + S - n}, TensorOptions(kBool).device(w.device())), mask}, 1);
-    if (mask.to(kInt64).min().item<int64_t>() == 1) mask = Tensor();
   }
   for (int64_t i = 0; i < layers->size(); ++i)
     x = layers->at<nn::TransformerBlock>(i)->forward(x, mask, caches ? &(*caches)[size_t(i)] : nullptr);

@@ -43,7 +43,8 @@ class LLM : public nn::Module {
 
   // input_ids int64 [B, T] (T may be 0 when prefix_embeds is given); padding_mask bool, true = a
   // real token, of shape [B, T] (text only), [B, P + T] or [B, past + P + T] (past = cached
-  // length); the positions it does not cover (past, prefix) count as real. prefix_embeds
+  // length); the positions it does not cover (past, prefix) count as real; the logits AT padding
+  // positions are unspecified (Note [right padding takes the fused path]). prefix_embeds
   // [B, P, d_model] go before the token embeddings. caches: one nn::KVCache per layer (an empty
   // vector is filled with n_layers fresh caches); positions then start at the cached length.
   // Returns logits [B, P + T, vocab_size].

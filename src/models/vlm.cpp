@@ -56,38 +56,11 @@ Tensor VLM::forward(const data::VLMBatch& batch) {
   return language_model->lm_logits(h.slice(1, P));  // Note [VLM text positions]
 }
 
-namespace {
-
-// True when every row of a bool mask [B, T] is some trues followed by falses only (right padding).
-bool is_right_padding(const Tensor& mask) {
-  if (!mask.defined() || mask.dim() != 2 || mask.dtype() != kBool || mask.size(1) < 2) return false;
-  const int64_t T = mask.size(1);
-  Tensor m = mask.to(kInt64);
-  // A real token after a pad anywhere means m[:, t + 1] > m[:, t] somewhere.
-  return gt(m.slice(1, 1, T), m.slice(1, 0, T - 1)).to(kInt64).max().item<int64_t>() == 0;
-}
-
-}  // namespace
-
 Tensor VLM::loss(const data::VLMBatch& batch) {
   TESSERA_CHECK(batch.labels.defined() && batch.labels.sizes().equals(batch.input_ids.sizes()), ShapeError,
                 "VLM.loss: expected labels with the shape of input_ids {}, got {}", shape_str(batch.input_ids.sizes()),
                 batch.labels.defined() ? shape_str(batch.labels.sizes()) : std::string("undefined"));
-  // Note [right padding needs no mask for the loss]
-  // With causal attention and right padding, a real position attends only to earlier positions,
-  // all real, so the mask changes the outputs at pad positions only; those logits predict labels
-  // that are -100 (the label after a pad is a pad), as does the last real token's. So the loss and
-  // every gradient are the same without the mask, and dropping it lets the fused causal attention
-  // kernel run. Labels that are not -100 after a pad would break this: then the mask is kept.
-  data::VLMBatch b = batch;
-  if (is_right_padding(batch.attention_mask)) {
-    Tensor lab = batch.labels.to(kInt64);
-    Tensor real = batch.attention_mask.to(lab.device());  // [B, T]
-    const bool pads_ignored = lab.masked_fill(real, -100).eq(-100).logical_not().to(kInt64)
-                                  .max().item<int64_t>() == 0;
-    if (pads_ignored) b.attention_mask = Tensor();
-  }
-  return LLM::loss(forward(b), b.labels);
+  return LLM::loss(forward(batch), batch.labels);
 }
 
 std::vector<int64_t> VLM::generate(const Tensor& image, const std::vector<int64_t>& prompt,

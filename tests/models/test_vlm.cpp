@@ -107,34 +107,6 @@ TEST(VLM, LossCoversTextTokensOnly) {
     EXPECT_GT(m.get(n).grad().abs().max().item<double>(), 0.0) << n;
 }
 
-// Note [right padding needs no mask for the loss]: loss() drops the mask of a right-padded batch;
-// the loss and the gradients equal those of the masked forward.
-TEST(VLM, LossWithoutTheMaskOfRightPaddingIsExact) {
-  manual_seed(3);
-  VLM m(small_vlm());
-  data::VLMBatch b = shapes_batch(3, 30, 16);
-  Tensor fast = m.loss(b);
-  fast.backward();
-  std::map<std::string, Tensor> g1;
-  for (auto& [n, p] : m.named_parameters()) g1[n] = p.grad().clone();
-  m.zero_grad();
-  Tensor masked = LLM::loss(m.forward(b), b.labels);  // forward() always applies the mask
-  masked.backward();
-  EXPECT_NEAR(fast.item<double>(), masked.item<double>(), 1e-6);
-  for (auto& [n, p] : m.named_parameters()) {
-    double scale = std::max(p.grad().abs().max().item<double>(), 1e-12);
-    EXPECT_LT((p.grad() - g1[n]).abs().max().item<double>() / scale, 1e-4) << n;
-  }
-  // A label after a pad is not ignored: then the mask is kept, and the loss is still the masked one.
-  data::VLMBatch odd = b;
-  odd.labels = b.labels.clone();
-  {
-    NoGradGuard g;
-    odd.labels = where(b.attention_mask, b.labels, tessera::full(b.labels.sizes(), 65, kInt64));
-  }
-  EXPECT_NEAR(m.loss(odd).item<double>(), LLM::loss(m.forward(odd), odd.labels).item<double>(), 1e-6);
-}
-
 TEST(VLM, CaptionUsesTheCacheAndMatchesUncachedGreedy) {
   manual_seed(4);
   VLM m(small_vlm());
