@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -151,6 +152,14 @@ class Reader {
   std::string prefix_;
   std::set<std::string> read_;
 };
+
+std::string read_text(const std::string& path);
+
+// from_json's argument: JSON text when its first non-blank character is '{' or '[', else a path.
+bool looks_like_json(const std::string& s) {
+  auto it = std::find_if(s.begin(), s.end(), [](unsigned char c) { return !std::isspace(c); });
+  return it != s.end() && (*it == '{' || *it == '[');
+}
 
 json parse_text(const std::string& text, const std::string& source) {
   try {
@@ -341,27 +350,44 @@ std::string ViTConfig::to_json() const { return vit_json(*this).dump(2) + "\n"; 
 std::string LLMConfig::to_json() const { return llm_json(*this).dump(2) + "\n"; }
 std::string VLMConfig::to_json() const { return vlm_json(*this).dump(2) + "\n"; }
 
-ViTConfig ViTConfig::from_json(const std::string& json_text, const std::string& source) {
-  json j = parse_text(json_text, source);
+namespace {
+
+// A top-level ViT/LLM config must not be a VLM config (point to the right reader).
+void reject_vlm(const json& j, const std::string& source, const char* expected) {
   if (j.is_object() && j.value("model_type", json()) == kVLMType)
-    throw ValueError(fmt::format("config {}: model_type is \"{}\", expected \"{}\"{}", source, kVLMType, kViTType,
+    throw ValueError(fmt::format("config {}: model_type is \"{}\", expected \"{}\"{}", source, kVLMType, expected,
                                  kHintVLM));
-  return vit_from(j, source, "");
-}
-LLMConfig LLMConfig::from_json(const std::string& json_text, const std::string& source) {
-  json j = parse_text(json_text, source);
-  if (j.is_object() && j.value("model_type", json()) == kVLMType)
-    throw ValueError(fmt::format("config {}: model_type is \"{}\", expected \"{}\"{}", source, kVLMType, kLLMType,
-                                 kHintVLM));
-  return llm_from(j, source, "");
-}
-VLMConfig VLMConfig::from_json(const std::string& json_text, const std::string& source) {
-  return vlm_from(parse_text(json_text, source), source);
 }
 
-ViTConfig ViTConfig::from_json_file(const std::string& path) { return from_json(read_text(path), path); }
-LLMConfig LLMConfig::from_json_file(const std::string& path) { return from_json(read_text(path), path); }
-VLMConfig VLMConfig::from_json_file(const std::string& path) { return from_json(read_text(path), path); }
+ViTConfig vit_from_text(const std::string& text, const std::string& source) {
+  json j = parse_text(text, source);
+  reject_vlm(j, source, kViTType);
+  return vit_from(j, source, "");
+}
+LLMConfig llm_from_text(const std::string& text, const std::string& source) {
+  json j = parse_text(text, source);
+  reject_vlm(j, source, kLLMType);
+  return llm_from(j, source, "");
+}
+
+}  // namespace
+
+ViTConfig ViTConfig::from_json(const std::string& text_or_path, const std::string& source) {
+  return looks_like_json(text_or_path) ? vit_from_text(text_or_path, source) : from_json_file(text_or_path);
+}
+LLMConfig LLMConfig::from_json(const std::string& text_or_path, const std::string& source) {
+  return looks_like_json(text_or_path) ? llm_from_text(text_or_path, source) : from_json_file(text_or_path);
+}
+VLMConfig VLMConfig::from_json(const std::string& text_or_path, const std::string& source) {
+  return looks_like_json(text_or_path) ? vlm_from(parse_text(text_or_path, source), source)
+                                       : from_json_file(text_or_path);
+}
+
+ViTConfig ViTConfig::from_json_file(const std::string& path) { return vit_from_text(read_text(path), path); }
+LLMConfig LLMConfig::from_json_file(const std::string& path) { return llm_from_text(read_text(path), path); }
+VLMConfig VLMConfig::from_json_file(const std::string& path) {
+  return vlm_from(parse_text(read_text(path), path), path);
+}
 
 // ---- presets ----
 

@@ -2,6 +2,8 @@
 // JSON form (Hugging-Face-like config.json: flat keys, the VLM nests "vision_config" and
 // "text_config") and the named presets (tiny-vit, tiny-llm, llama-tiny, tiny-vlm, vit-b16, gpt2-124m).
 //
+// from_json(text_or_path) takes JSON text (first non-blank character '{' or '[') or else a file
+// path; from_json_file(path) always reads a file.
 // JSON is read by a small typed reader (config.cpp): every error is a tessera::ValueError naming
 // the source (file path or "<string>"), the key, the expected type and the value found; missing
 // required keys and unknown keys (probably a typo: the closest known key is suggested) are
@@ -43,7 +45,7 @@ struct ViTConfig {
   void validate(const std::string& source = "ViTConfig") const;
   // JSON text with "model_type": "tessera-vit" and every field.
   std::string to_json() const;
-  static ViTConfig from_json(const std::string& json_text, const std::string& source = "<string>");
+  static ViTConfig from_json(const std::string& text_or_path, const std::string& source = "<string>");
   static ViTConfig from_json_file(const std::string& path);
   // Presets: "tiny-vit", "vit-b16".
   static ViTConfig preset(const std::string& name);
@@ -72,7 +74,7 @@ struct LLMConfig {
   void validate(const std::string& source = "LLMConfig") const;
   // JSON text with "model_type": "tessera-llm" and every field.
   std::string to_json() const;
-  static LLMConfig from_json(const std::string& json_text, const std::string& source = "<string>");
+  static LLMConfig from_json(const std::string& text_or_path, const std::string& source = "<string>");
   static LLMConfig from_json_file(const std::string& path);
   // Presets: "tiny-llm" (gpt2 style), "llama-tiny", "gpt2-124m".
   static LLMConfig preset(const std::string& name);
@@ -87,7 +89,7 @@ struct VLMConfig {
   void validate(const std::string& source = "VLMConfig") const;
   // {"model_type": "tessera-vlm", "projector_hidden": .., "vision_config": {..}, "text_config": {..}}
   std::string to_json() const;
-  static VLMConfig from_json(const std::string& json_text, const std::string& source = "<string>");
+  static VLMConfig from_json(const std::string& text_or_path, const std::string& source = "<string>");
   static VLMConfig from_json_file(const std::string& path);
   // Presets: "tiny-vlm".
   static VLMConfig preset(const std::string& name);

@@ -148,7 +148,8 @@ Tensor LLM::forward_hidden(const Tensor& input_ids, const Tensor& padding_mask, 
   x = nn::functional::dropout(x, c.dropout, is_training());
 
   // The key mask [B, past + S]: what the caller gave, with real tokens prepended for the positions
-  // it does not cover; dropped when every token is real (the fused causal kernel then runs).
+  // it does not cover. MultiheadSelfAttention runs the fused causal kernel when it is right padding
+  // (Note [right padding takes the fused path]): the outputs at padding positions are unspecified.
   Tensor mask;
   if (padding_mask.defined()) {
     const int64_t n = padding_mask.dim() == 2 ? padding_mask.size(1) : -1;
@@ -160,7 +161,6 @@ Tensor LLM::forward_hidden(const Tensor& input_ids, const Tensor& padding_mask, 
                   op, B, T, B, S, B, past + S, shape_str(padding_mask.sizes()), dtype_name(padding_mask.dtype()));
     mask = padding_mask.to(w.device());
     if (n < past + S) mask = cat({tessera::ones({B, past + S - n}, TensorOptions(kBool).device(w.device())), mask}, 1);
-    if (mask.to(kInt64).min().item<int64_t>() == 1) mask = Tensor();
   }
   for (int64_t i = 0; i < layers->size(); ++i)
     x = layers->at<nn::TransformerBlock>(i)->forward(x, mask, caches ? &(*caches)[size_t(i)] : nullptr);
@@ -271,6 +271,17 @@ std::vector<int64_t> LLM::generate(const std::vector<int64_t>& prompt, const Gen
     logits = opt.use_cache ? forward(ids_tensor({tok}), {}, {}, &caches) : forward(ids_tensor(seq), {}, prefix_embeds);
   }
   return out;
+}
+
+std::vector<int64_t> LLM::generate(const std::vector<int64_t>& prompt, int64_t max_new_tokens, double temperature,
+                                   int64_t top_k, uint64_t seed, int64_t eos_id) {
+  GenerationOptions o;
+  o.max_new_tokens = max_new_tokens;
+  o.temperature = temperature;
+  o.top_k = top_k;
+  o.seed = seed;
+  o.eos_id = eos_id;
+  return generate(prompt, o);
 }
 
 std::string LLM::extra_repr() const {

@@ -43,7 +43,8 @@ class LLM : public nn::Module {
 
   // input_ids int64 [B, T] (T may be 0 when prefix_embeds is given); padding_mask bool, true = a
   // real token, of shape [B, T] (text only), [B, P + T] or [B, past + P + T] (past = cached
-  // length); the positions it does not cover (past, prefix) count as real. prefix_embeds
+  // length); the positions it does not cover (past, prefix) count as real; the logits AT padding
+  // positions are unspecified (Note [right padding takes the fused path]). prefix_embeds
   // [B, P, d_model] go before the token embeddings. caches: one nn::KVCache per layer (an empty
   // vector is filled with n_layers fresh caches); positions then start at the cached length.
   // Returns logits [B, P + T, vocab_size].
@@ -65,6 +66,9 @@ class LLM : public nn::Module {
   // at max_new_tokens, at eos_id, or when the sequence reaches max_seq_len.
   std::vector<int64_t> generate(const std::vector<int64_t>& prompt, const GenerationOptions& options = {},
                                 const Tensor& prefix_embeds = {});
+  // The same with the options as arguments.
+  std::vector<int64_t> generate(const std::vector<int64_t>& prompt, int64_t max_new_tokens, double temperature = 0.0,
+                                int64_t top_k = 0, uint64_t seed = 0, int64_t eos_id = -1);
 
   // GPT-2 initialisation: every Linear/Embedding weight N(0, 0.02), the residual projections
   // (self_attn.o_proj and mlp.fc2 / mlp.down_proj weights) N(0, 0.02 / sqrt(2 * n_layers)), biases

@@ -45,7 +45,9 @@ class VLM : public nn::Module {
   // tokens always real); the returned logits [B, T, V] are those of the T text positions only, so
   // logits[:, t] predicts input_ids[:, t + 1], exactly as for a text-only LLM, and the labels of
   // the batch (aligned with input_ids, -100 at padding) apply with LLM::loss's shift. The image
-  // positions produce no logits (the lm_head never runs on them) and no loss.
+  // positions produce no logits (the lm_head never runs on them) and no loss. The logits at
+  // padding positions are unspecified (right padding runs the fused causal kernel: Note [right
+  // padding takes the fused path]); their labels are -100, so the loss never reads them.
   Tensor forward(const data::VLMBatch& batch);
   // LLM::loss(forward(batch), batch.labels): mean cross entropy over the text tokens whose label
   // is not -100 (Note [VLM text positions]).

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "tessera/autograd/ops.h"
@@ -11,6 +12,55 @@
 #include "tessera/tensor/raw.h"
 
 namespace tessera::nn::functional {
+
+namespace {
+
+// Note [rope tables]
+// cos/sin tables [S, hd] for positions offset..offset+S-1, computed in float64 on the host and
+// rounded once to the dtype, then moved to the device. q and k of every layer ask for the same
+// table, so the last few are kept per thread (keyed by every input of the table); training with a
+// fixed sequence length builds each table once.
+std::pair<Tensor, Tensor> rope_tables(int64_t S, int64_t hd, int64_t offset, double theta, DType dtype, Device device) {
+  struct Entry {
+    int64_t S, hd, offset;
+    double theta;
+    DType dtype;
+    Device device;
+    Tensor cos, sin;
+  };
+  thread_local std::vector<Entry> cache;
+  for (const auto& e : cache) {
+    if (e.S == S && e.hd == hd && e.offset == offset && e.theta == theta && e.dtype == dtype && e.device == device)
+      return {e.cos, e.sin};
+  }
+  const int64_t half = hd / 2;
+  std::vector<double> cs(size_t(S * hd)), sn(size_t(S * hd));
+  for (int64_t s = 0; s < S; ++s) {
+    const double pos = double(offset + s);
+    for (int64_t i = 0; i < half; ++i) {
+      const double angle = pos * std::pow(theta, -2.0 * double(i) / double(hd));
+      const double c = std::cos(angle), si = std::sin(angle);
+      cs[size_t(s * hd + i)] = cs[size_t(s * hd + i + half)] = c;
+      sn[size_t(s * hd + i)] = sn[size_t(s * hd + i + half)] = si;
+    }
+  }
+  Tensor cos_t = raw::to(from_vector<double>(cs, {S, hd}), device, dtype);
+  Tensor sin_t = raw::to(from_vector<double>(sn, {S, hd}), device, dtype);
+  if (cache.size() >= 4) cache.erase(cache.begin());
+  cache.push_back(Entry{S, hd, offset, theta, dtype, device, cos_t, sin_t});
+  return {cos_t, sin_t};
+}
+
+// Whether the device's fused attention kernel takes these inputs (mirrors check_qkv in
+// src/tensor/ops/attention.cpp: CPU takes every floating dtype; CUDA bfloat16/float16 with head dim
+// 64 or 128). Other inputs run the explicit math instead of failing.
+bool fused_attention_supported(const Tensor& q) {
+  if (!q.is_cuda()) return true;
+  const int64_t d = q.size(3);
+  return (q.dtype() == kBFloat16 || q.dtype() == kFloat16) && (d == 64 || d == 128);
+}
+
+}  // namespace
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   TESSERA_CHECK(x.defined() && weight.defined(), ValueError, "linear: expected defined input and weight");
@@ -58,19 +108,7 @@ Tensor apply_rope(const Tensor& x, int64_t position_offset, double theta) {
   TESSERA_CHECK(position_offset >= 0, ValueError, "apply_rope: position_offset must be >= 0, got {}",
                 position_offset);
   TESSERA_CHECK(theta > 0.0, ValueError, "apply_rope: theta must be > 0, got {}", theta);
-  // cos/sin tables [S, hd] in float64 on the host, rounded once to x's dtype.
-  std::vector<double> cs(size_t(S * hd)), sn(size_t(S * hd));
-  for (int64_t s = 0; s < S; ++s) {
-    const double pos = double(position_offset + s);
-    for (int64_t i = 0; i < half; ++i) {
-      const double angle = pos * std::pow(theta, -2.0 * double(i) / double(hd));
-      const double c = std::cos(angle), si = std::sin(angle);
-      cs[size_t(s * hd + i)] = cs[size_t(s * hd + i + half)] = c;
-      sn[size_t(s * hd + i)] = sn[size_t(s * hd + i + half)] = si;
-    }
-  }
-  Tensor cos_t = raw::to(from_vector<double>(cs, {S, hd}), x.device(), x.dtype());
-  Tensor sin_t = raw::to(from_vector<double>(sn, {S, hd}), x.device(), x.dtype());
+  auto [cos_t, sin_t] = rope_tables(S, hd, position_offset, theta, x.dtype(), x.device());
   Tensor x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
   Tensor rotated = cat({x2.neg(), x1}, -1);
   return x * cos_t + rotated * sin_t;
@@ -114,7 +152,9 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   TESSERA_CHECK(dropout_p >= 0.0 && dropout_p <= 1.0, ValueError,
                 "{}: dropout probability has to be between 0 and 1, but got {}", op, dropout_p);
   const Tensor kk = repeat_kv(k, H / Hkv), vv = repeat_kv(v, H / Hkv);
-  if (!attn_mask.defined() && dropout_p == 0.0) return tessera::scaled_dot_product_attention(q, kk, vv, is_causal, scale);
+  if (!attn_mask.defined() && dropout_p == 0.0 && fused_attention_supported(q)) {
+    return tessera::scaled_dot_product_attention(q, kk, vv, is_causal, scale);
+  }
 
   const int64_t Sq = q.size(2), Sk = k.size(2);
   const double sc = scale ? *scale : 1.0 / std::sqrt(double(q.size(3)));

@@ -20,7 +20,7 @@ void check_float(const char* op, const Tensor& t) {
 }
 
 // Writes `values` (any dtype/device, t's shape) into t without recording a graph.
-Tensor& assign(Tensor& t, const Tensor& values) {
+Tensor assign(Tensor t, const Tensor& values) {
   NoGradGuard guard;
   t.copy_(values);
   return t;
@@ -49,31 +49,31 @@ double fan(const char* op, const Tensor& t, const std::string& mode) {
 
 }  // namespace
 
-Tensor& zeros_(Tensor& t) { return constant_(t, 0.0); }
-Tensor& ones_(Tensor& t) { return constant_(t, 1.0); }
+Tensor zeros_(Tensor t) { return constant_(t, 0.0); }
+Tensor ones_(Tensor t) { return constant_(t, 1.0); }
 
-Tensor& constant_(Tensor& t, double value) {
+Tensor constant_(Tensor t, double value) {
   TESSERA_CHECK(t.defined(), ValueError, "constant_: the tensor is undefined");
   NoGradGuard guard;
   t.fill_(value);
   return t;
 }
 
-Tensor& uniform_(Tensor& t, double a, double b) {
+Tensor uniform_(Tensor t, double a, double b) {
   check_float("uniform_", t);
   TESSERA_CHECK(a <= b, ValueError, "uniform_: expects a <= b, but got a={} and b={}", a, b);
   Tensor u = raw::rand(t.sizes(), TensorOptions(t.dtype()).device(t.device()));
   return assign(t, raw::binary(BinaryOp::Add, raw::binary(BinaryOp::Mul, u, Scalar(b - a)), Scalar(a)));
 }
 
-Tensor& normal_(Tensor& t, double mean, double std) {
+Tensor normal_(Tensor t, double mean, double std) {
   check_float("normal_", t);
   TESSERA_CHECK(std >= 0.0, ValueError, "normal_: expects std >= 0.0, but found std {}", std);
   Tensor z = raw::randn(t.sizes(), TensorOptions(t.dtype()).device(t.device()));
   return assign(t, raw::binary(BinaryOp::Add, raw::binary(BinaryOp::Mul, z, Scalar(std)), Scalar(mean)));
 }
 
-Tensor& trunc_normal_(Tensor& t, double mean, double std, double a, double b) {
+Tensor trunc_normal_(Tensor t, double mean, double std, double a, double b) {
   check_float("trunc_normal_", t);
   TESSERA_CHECK(std >= 0.0 && a < b, ValueError, "trunc_normal_: expects std >= 0 and a < b, got std={} a={} b={}", std,
                 a, b);
@@ -115,18 +115,18 @@ double calculate_gain(const std::string& nl, double param) {
   throw ValueError(fmt::format("calculate_gain: unsupported nonlinearity {}", nl));
 }
 
-Tensor& kaiming_uniform_(Tensor& t, double a, const std::string& mode, const std::string& nonlinearity) {
+Tensor kaiming_uniform_(Tensor t, double a, const std::string& mode, const std::string& nonlinearity) {
   check_float("kaiming_uniform_", t);
   const double bound = calculate_gain(nonlinearity, a) * std::sqrt(3.0 / fan("kaiming_uniform_", t, mode));
   return uniform_(t, -bound, bound);
 }
 
-Tensor& kaiming_normal_(Tensor& t, double a, const std::string& mode, const std::string& nonlinearity) {
+Tensor kaiming_normal_(Tensor t, double a, const std::string& mode, const std::string& nonlinearity) {
   check_float("kaiming_normal_", t);
   return normal_(t, 0.0, calculate_gain(nonlinearity, a) / std::sqrt(fan("kaiming_normal_", t, mode)));
 }
 
-Tensor& xavier_uniform_(Tensor& t, double gain) {
+Tensor xavier_uniform_(Tensor t, double gain) {
   check_float("xavier_uniform_", t);
   const double s = double(fan_in(t) + fan_out(t));
   TESSERA_CHECK(s > 0, ValueError, "xavier_uniform_: empty tensor {}", shape_str(t.sizes()));
@@ -134,7 +134,7 @@ Tensor& xavier_uniform_(Tensor& t, double gain) {
   return uniform_(t, -bound, bound);
 }
 
-Tensor& xavier_normal_(Tensor& t, double gain) {
+Tensor xavier_normal_(Tensor t, double gain) {
   check_float("xavier_normal_", t);
   const double s = double(fan_in(t) + fan_out(t));
   TESSERA_CHECK(s > 0, ValueError, "xavier_normal_: empty tensor {}", shape_str(t.sizes()));

@@ -80,6 +80,13 @@ TEST(Config, JsonRoundTrip) {
     f << m.to_json();
   }
   EXPECT_EQ(VLMConfig::from_json_file(path.string()), m);
+  EXPECT_EQ(VLMConfig::from_json(path.string()), m);  // from_json takes a path too
+  {
+    std::ofstream f(path);
+    f << "d_model = 3\n";  // not JSON: an error naming the file, never read as another path
+  }
+  EXPECT_HAS(error_of([&] { LLMConfig::from_json_file(path.string()); }), path.string() + ": not valid JSON");
+  EXPECT_HAS(error_of([&] { LLMConfig::from_json(path.string()); }), path.string() + ": not valid JSON");
   std::filesystem::remove(path);
 }
 

@@ -93,6 +93,7 @@ TEST_P(LLMStyles, CachedGenerationEqualsUncachedGreedy) {
   auto uncached = m.generate(prompt, opt);
   EXPECT_EQ(cached.size(), 12u);
   EXPECT_EQ(cached, uncached);
+  EXPECT_EQ(m.generate(prompt, /*max_new_tokens=*/12), cached);  // the positional form
   // Greedy by hand: argmax of a full forward at each step.
   {
     NoGradGuard g;

@@ -4,12 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <set>
 
 #include <tessera/models/data/loader.h>
 #include <tessera/models/data/shapes.h>
 #include <tessera/models/vlm.h>
+#include <tessera/tensor/safetensors.h>
 #include <tessera/tessera.h>
 
 using namespace tessera;
@@ -145,6 +147,23 @@ TEST(VLM, SGDStepsReduceTheLossOnAShapesBatch) {
     }
   }
   EXPECT_LT(last, 0.6 * first) << "first " << first << " last " << last;
+}
+
+TEST(VLM, CheckpointRoundTripThroughSafetensors) {
+  manual_seed(6);
+  VLM a(small_vlm());
+  manual_seed(7);
+  VLM b(small_vlm());
+  data::VLMBatch batch = shapes_batch(2, 24, 16);
+  auto path = std::filesystem::temp_directory_path() / "tessera_test_vlm.safetensors";
+  safetensors::save(path.string(), a.state_dict(), {{"config", a.config().to_json()}});
+  auto file = safetensors::load(path.string());
+  std::filesystem::remove(path);
+  EXPECT_EQ(VLMConfig::from_json(file.metadata.at("config")), a.config());
+  NoGradGuard g;
+  EXPECT_GT(max_abs_diff(a.forward(batch), b.forward(batch)), 1e-4);
+  b.load_state_dict(file.tensors);  // strict: every name matches
+  EXPECT_TRUE(a.forward(batch).equal(b.forward(batch)));
 }
 
 TEST(VLM, Errors) {

@@ -193,3 +193,31 @@ TEST(TransformerBlock, TrainsOnCpuInFloat32) {
   }
   EXPECT_LT(last, 0.7 * first) << "first " << first << " last " << last;
 }
+
+TEST(TransformerBlock, Float32AndBFloat16MatchFloat64) {
+  manual_seed(44);
+  auto llama = llama_block();
+  auto gpt2 = std::make_shared<nn::TransformerBlock>(nn::TransformerBlockOptions{
+      .attn = {.d_model = 16, .n_heads = 2}, .mlp = {.hidden = 64, .act = nn::Activation::GELU}});
+  Tensor x = randn({2, 9, 16}, kFloat64);
+  Tensor pad = tensor<bool>(std::vector<bool>{true, true, true, true, true, true, true, true, true,  //
+                                              false, false, true, true, true, true, true, true, true})
+                   .view({2, 9});
+  for (auto& blk : {llama, gpt2}) {
+    for (const Tensor& mask : {Tensor(), pad}) {
+      blk->to(kFloat64);
+      Tensor want = blk->forward(x, mask);
+      blk->to(kFloat32);
+      expect_close(blk->forward(x.to(kFloat32), mask), want, 1e-4, "float32");
+      blk->to(kBFloat16);
+      Tensor xb = x.to(kBFloat16).requires_grad_();
+      Tensor y = blk->forward(xb, mask);
+      EXPECT_EQ(y.dtype(), kBFloat16);
+      expect_close(y, want, 0.15, "bfloat16");
+      y.sum().backward();
+      EXPECT_TRUE(all_finite(xb.grad()));
+      for (auto& p : blk->parameters()) EXPECT_TRUE(p.grad().defined() && all_finite(p.grad()));
+      blk->zero_grad();
+    }
+  }
+}

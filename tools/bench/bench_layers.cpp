@@ -2,7 +2,7 @@
 // against the same block written in PyTorch (tools/bench/layers_torch.py) in the same run.
 //   bench_layers [--threads N] [--no-torch] [--case gpt2|llama|padded|decode]
 // Cases: GPT-2 style (LayerNorm, GELU-tanh MLP, bias), Llama style (RMSNorm, SwiGLU, rope, GQA),
-// and the Llama block with a padding mask (the explicit masked attention path). B=4, S=128, d=256.
+// and the Llama block with right padding (fused kernel) and left padding (explicit masked path). B=4, S=128, d=256.
 // Also a KV-cache decode step (1 token attending to 127 cached ones, no grad). Medians.
 #include <cstdio>
 #include <cstdlib>
@@ -68,6 +68,11 @@ int main(int argc, char** argv) {
   for (int64_t b = 0; b < kB; ++b)
     for (int64_t s = 0; s < kS; ++s) keep.push_back(s < kS - 16 * b);
   Tensor pad = tensor<bool>(keep).view({kB, kS});
+  // The same amounts of padding on the left: the exact masked path.
+  std::vector<bool> keep_left;
+  for (int64_t b = 0; b < kB; ++b)
+    for (int64_t s = 0; s < kS; ++s) keep_left.push_back(s >= 16 * b);
+  Tensor left_pad = tensor<bool>(keep_left).view({kB, kS});
 
   std::vector<std::pair<std::string, double>> ours;
   for (bool llama : {false, true}) {
@@ -81,6 +86,8 @@ int main(int argc, char** argv) {
     if (llama && want("padded")) {
       ours.emplace_back("llama_padded_fwdbwd_ms",
                         tools::median_ms([&] { blk->forward(x, pad).sum().backward(); }, Device::cpu(), opt));
+      ours.emplace_back("llama_leftpad_fwdbwd_ms",
+                        tools::median_ms([&] { blk->forward(x, left_pad).sum().backward(); }, Device::cpu(), opt));
     }
     if (llama && want("decode")) {
       NoGradGuard g;

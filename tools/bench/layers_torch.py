@@ -96,6 +96,7 @@ def main():
     torch.manual_seed(0)
     x = torch.randn(B, S, D)
     mask = torch.tensor([[s < S - 16 * b for s in range(S)] for b in range(B)])
+    left = torch.tensor([[s >= 16 * b for s in range(S)] for b in range(B)])
     for llama in (False, True):
         blk = Block(llama)
         name = "llama" if llama else "gpt2"
@@ -107,6 +108,7 @@ def main():
         print(f"{name}_fwdbwd_ms", median_ms(lambda: blk(x).sum().backward()))
         if llama:
             print("llama_padded_fwdbwd_ms", median_ms(lambda: blk(x, mask).sum().backward()))
+            print("llama_leftpad_fwdbwd_ms", median_ms(lambda: blk(x, left).sum().backward()))
             hd = D // H
             cache = (torch.randn(B, 2, S - 1, hd), torch.randn(B, 2, S - 1, hd))
             tok = x[:, S - 1:]

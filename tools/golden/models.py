@@ -14,6 +14,9 @@ Each file holds (all float32 unless noted):
   output.*           logits / features and the loss (0-d)
   grad.<name>        d loss / d param for every parameter; grad_input.* for inputs
 and the metadata "config" (the model config as tessera's JSON) and "loss" (how the loss is formed).
+The reference masks padding keys for every query, so its logits AT padding positions are defined;
+tessera leaves those unspecified (right padding runs the fused causal kernel) and the test compares
+logits at real positions only. The loss and all gradients do not depend on them (labels -100).
 The weights are float32; the reference computes in float64 from them (the exact result of the
 float32 model, rounded once), so tessera's float32 error is the only difference the test sees."""
 import json
