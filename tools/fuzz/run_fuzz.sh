@@ -5,7 +5,7 @@
 # Exit status: 0 no finding, 1 a finding (crash, sanitizer report, leak, escaped exception; the
 # input is saved as BUILD_DIR/fuzz/crash-*), 77 skipped (no clang++ with libFuzzer; install
 # Debian's clang and libclang-rt-dev), 2 the build failed.
-# The parser sources (safetensors, crc32c, file_io) and nlohmann-json are compiled with the
+# The parser sources (safetensors, crc32c, file_io, shape) and nlohmann-json are compiled with the
 # sanitizers; Tensor/Storage come from BUILD_DIR's libtessera (built by meson, uninstrumented).
 # Extra libFuzzer flags: FUZZ_ARGS="-jobs=2 -workers=2".
 set -uo pipefail
@@ -33,10 +33,12 @@ if ! "$cxx" -fsanitize=fuzzer "$probe" -o "$out/probe" >/dev/null 2>&1; then
 fi
 
 bin="$out/fuzz_safetensors"
+# shape.cpp too: its definitions take precedence over the library's (symbol interposition), so the
+# stride arithmetic of the tensors parse() creates runs under UBSan as well.
 srcs=("$root/tools/fuzz/fuzz_safetensors.cpp" "$root/src/tensor/safetensors.cpp" "$root/src/tensor/crc32c.cpp"
-      "$root/src/tensor/file_io.cpp")
+      "$root/src/tensor/file_io.cpp" "$root/src/tensor/shape.cpp")
 deps=("${srcs[@]}" "$root/src/tensor/safetensors.h" "$root/src/tensor/crc32c.h" "$root/src/tensor/file_io.h"
-      "$root/src/tensor/tensor.h" "$root/src/tensor/raw.h" "$0")
+      "$root/src/tensor/shape.h" "$root/src/tensor/tensor.h" "$root/src/tensor/raw.h" "$0")
 stale=0
 [ -x "$bin" ] || stale=1
 for f in "${deps[@]}"; do [ "$f" -nt "$bin" ] && stale=1; done
