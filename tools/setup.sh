@@ -10,9 +10,11 @@ cd "$(dirname "$0")/.."
 
 # Required: compiler and build tools, fmt, GoogleTest, OpenMP (with g++), OpenBLAS headers.
 # Optional but installed so every feature builds: MPICH (multi-process), nlohmann-json and CLI11
-# (the tessera CLI and tessera-bench), libpng (image datasets). README.md says why each is used.
+# (the tessera CLI and tessera-bench; nlohmann-json also parses checkpoint headers), libpng (image
+# datasets), clang + libclang-rt-dev (libFuzzer and sanitizers for the 'fuzz' test suite,
+# tools/fuzz/run_fuzz.sh). README.md says why each is used.
 need=(meson ninja-build g++ pkg-config libfmt-dev libgtest-dev libopenblas-dev
-      libmpich-dev mpich nlohmann-json3-dev libcli11-dev libpng-dev)
+      libmpich-dev mpich nlohmann-json3-dev libcli11-dev libpng-dev clang libclang-rt-dev)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

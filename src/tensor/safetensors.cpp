@@ -38,14 +38,35 @@ std::string where(const std::string& source) { return fmt::format("safetensors: 
   throw FormatError(where(source) + what);
 }
 
-// A short, printable rendering of a JSON value for messages.
+// A short, printable rendering of a JSON value for messages. Not json::dump(): that recurses, and
+// a hostile header can nest arrays a million deep. At most two levels and four items each.
+void show_into(const json& v, int depth, std::string& out) {
+  if (out.size() > 80) return;
+  if (v.is_array() || v.is_object()) {
+    bool obj = v.is_object();
+    out += obj ? '{' : '[';
+    if (depth >= 2 && !v.empty()) out += "...";
+    else {
+      size_t i = 0;
+      for (auto it = v.begin(); it != v.end(); ++it, ++i) {
+        if (i) out += ',';
+        if (i == 4) {
+          out += "...";
+          break;
+        }
+        if (obj) out += json(it.key()).dump(-1, ' ', true, json::error_handler_t::replace) + ':';
+        show_into(*it, depth + 1, out);
+      }
+    }
+    out += obj ? '}' : ']';
+  } else {
+    out += v.dump(-1, ' ', /*ensure_ascii=*/true, json::error_handler_t::replace);
+  }
+}
+
 std::string show(const json& v) {
   std::string s;
-  try {
-    s = v.dump(-1, ' ', /*ensure_ascii=*/true, json::error_handler_t::replace);
-  } catch (const json::exception&) {
-    s = "<unprintable>";
-  }
+  show_into(v, 0, s);
   if (s.size() > 80) s = s.substr(0, 77) + "...";
   return s;
 }
@@ -56,6 +77,7 @@ uint64_t as_index(const json& v, const std::string& source, const std::string& k
     uint64_t u = v.get<uint64_t>();
     if (u <= static_cast<uint64_t>(INT64_MAX)) return u;
   } else if (v.is_number_integer()) {
+    if (v.get<int64_t>() >= 0) return static_cast<uint64_t>(v.get<int64_t>());  // "-0"
     fail(source, fmt::format("tensor '{}': {} must be a non-negative integer, found {}", key, what, show(v)));
   }
   fail(source, fmt::format("tensor '{}': {} must be a non-negative integer below 2^63, found {}", key, what,
@@ -99,22 +121,24 @@ Entry parse_entry(const std::string& source, const std::string& name, const json
 
   const json& sh = v["shape"];
   if (!sh.is_array()) fail(source, fmt::format("tensor '{}': shape must be an array, found {}", name, show(sh)));
-  uint64_t numel = 1;
-  bool overflow = false;
+  // Every dimension counts (zeros as 1), so that the contiguous strides of an empty tensor fit in
+  // int64 too; then numel * itemsize must fit.
+  uint64_t extent = 1;
+  bool overflow = false, has_zero = false;
   e.shape.reserve(sh.size());
   for (size_t i = 0; i < sh.size(); ++i) {
     uint64_t d = as_index(sh[i], source, name, fmt::format("shape[{}]", i));
     e.shape.push_back(static_cast<int64_t>(d));
-    overflow = overflow || __builtin_mul_overflow(numel, d, &numel);
+    has_zero = has_zero || d == 0;
+    overflow = overflow || __builtin_mul_overflow(extent, std::max<uint64_t>(d, 1), &extent);
   }
   uint64_t nbytes = 0;
-  overflow = overflow || __builtin_mul_overflow(numel, uint64_t(element_size(e.dtype)), &nbytes) ||
+  overflow = overflow || extent > static_cast<uint64_t>(INT64_MAX) ||
+             __builtin_mul_overflow(has_zero ? 0 : extent, uint64_t(element_size(e.dtype)), &nbytes) ||
              nbytes > static_cast<uint64_t>(INT64_MAX);
-  // A zero dimension makes numel 0 whatever overflowed before it.
-  bool has_zero = std::find(e.shape.begin(), e.shape.end(), 0) != e.shape.end();
-  if (has_zero) nbytes = 0;
-  else if (overflow) {
-    fail(source, fmt::format("tensor '{}': shape {} has more bytes than fit in 64 bits", name, shape_str(e.shape)));
+  if (overflow) {
+    fail(source, fmt::format("tensor '{}': shape {} has more elements or bytes than fit in 64 bits", name,
+                             shape_str(e.shape)));
   }
 
   const json& off = v["data_offsets"];

@@ -46,13 +46,52 @@ TEST(FileIO, ReadFileErrorsNameThePath) {
   expect_error<IOError>([&] { MappedFile m(dir.file("missing.bin")); }, {"missing.bin", "No such file"});
 }
 
-TEST(FileIO, ReadFilePermissionDenied) {
-  if (::geteuid() == 0) GTEST_SKIP() << "running as root: file permissions do not apply, cannot test EACCES";
+// EACCES for reading a mode-000 file and for creating the temp file in a read-only directory.
+// Root ignores permissions, so as root the checks run in a child that drops to uid/gid 65534.
+TEST(FileIO, PermissionDeniedNamesThePathAndTheFix) {
   ScratchDir dir;
-  std::string p = dir.file("secret.bin");
-  atomic_write_file(p, std::string_view("abc"));
-  ASSERT_EQ(::chmod(p.c_str(), 0), 0);
-  expect_error<IOError>([&] { read_file(p); }, {"secret.bin", "Permission denied", "check the permissions"});
+  std::string secret = dir.file("secret.bin");
+  atomic_write_file(secret, std::string_view("abc"));
+  ASSERT_EQ(::chmod(secret.c_str(), 0), 0);
+  std::string ro = dir.file("ro");
+  ASSERT_EQ(::mkdir(ro.c_str(), 0555), 0);
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);  // mkdtemp made it 0700: let the child in
+  // Returns 0 when both errors are right, else a code naming what went wrong.
+  auto check = [&]() -> int {
+    try {
+      read_file(secret);
+      return 20;
+    } catch (const IOError& e) {
+      std::string m = e.what();
+      if (m.find("secret.bin") == std::string::npos || m.find("Permission denied") == std::string::npos ||
+          m.find("check the permissions") == std::string::npos)
+        return 21;
+    }
+    try {
+      atomic_write_file(ro + "/x.bin", std::string_view("x"));
+      return 22;
+    } catch (const IOError& e) {
+      std::string m = e.what();
+      if (m.find("ro/x.bin") == std::string::npos || m.find("Permission denied") == std::string::npos) return 23;
+    }
+    return 0;
+  };
+  if (::geteuid() != 0) {
+    EXPECT_EQ(check(), 0) << "20/22 no error, 21/23 message";
+    return;
+  }
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(30);
+    ::_exit(check());
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 30) GTEST_SKIP() << "running as root and setuid(65534) failed: EACCES not tested";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "20/22 no error, 21/23 message";
 }
 
 TEST(FileIO, AtomicWriteCreatesReplacesAndReadsBack) {

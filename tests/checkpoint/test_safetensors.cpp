@@ -84,6 +84,7 @@ TEST(Safetensors, RoundTripEveryDTypeWith0dEmptyAndNonContiguous) {
     ts.emplace_back(d + ".strided", sample({6, 5}, dt).slice(0, 1, 6, 2).slice(1, 0, 5, 3));
     ts.emplace_back(d + ".expanded", sample({1, 3}, dt).expand({4, 3}));    // stride 0
   }
+  ts.emplace_back("param", tessera::randn({2, 3}, TensorOptions().requires_grad(true)));  // a leaf parameter
   ASSERT_FALSE(ts[3].second.is_contiguous());
   std::string path = dir.file("all.safetensors");
   st::save(path, ts, {{"step", "12"}, {"note", "ünïcödé ✓"}});

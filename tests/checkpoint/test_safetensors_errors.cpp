@@ -115,13 +115,27 @@ TEST(SafetensorsErrors, BadDimensions) {
 }
 
 TEST(SafetensorsErrors, NumelTimesItemsizeOverflow) {
-  // 2^62 * 4 elements * 4 bytes: the product overflows 64 bits.
+  // 2^62 * 4 elements: more than fit in 64 bits; 2^62 F64 elements: more bytes than fit.
   expect_bad("{" + entry("x", 0, "F32", "[4611686018427387904, 4]") + "}", zeros_bytes(8),
-             {"tensor 'x'", "more bytes than fit in 64 bits"});
+             {"tensor 'x'", "shape [4611686018427387904, 4] has more elements or bytes than fit in 64 bits"});
   expect_bad("{" + entry("x", 0, "F64", "[4611686018427387904]") + "}", zeros_bytes(8), {"tensor 'x'", "64 bits"});
-  // A zero dimension makes it empty whatever the others are.
-  auto ok = image("{" + entry("x", 0, "F32", "[4611686018427387904, 4, 0]", 0) + "}");
+  // An empty tensor may have large other dimensions, as long as its strides fit in int64.
+  auto ok = image("{" + entry("x", 0, "F32", "[1099511627776, 4, 0]", 0) + "}");
   EXPECT_EQ(st::parse(ok.data(), ok.size(), "src.st").tensors[0].second.numel(), 0);
+  expect_bad("{" + entry("x", 0, "F32", "[4611686018427387904, 4, 0]", 0) + "}", {}, {"tensor 'x'", "64 bits"});
+  // "-0" is a valid JSON spelling of a zero dimension.
+  ok = image(R"({"x":{"dtype":"F32","shape":[-0],"data_offsets":[0,0]}})");
+  EXPECT_EQ(st::parse(ok.data(), ok.size(), "src.st").tensors[0].second.numel(), 0);
+}
+
+TEST(SafetensorsErrors, DeeplyNestedJsonIsRejectedWithoutRecursion) {
+  // Messages quote the offending value; quoting must not recurse 200000 levels deep (a recursive
+  // json::dump would overflow the stack).
+  std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  expect_bad(deep, {}, {"must be a JSON object", "found [[[...]]]"});
+  expect_bad(R"({"x":)" + deep + "}", {}, {"tensor 'x'", "expected an object", "found [[[...]]]"});
+  expect_bad(R"({"x":{"dtype":"F32","shape":)" + deep + R"(,"data_offsets":[0,0]}})", {},
+             {"tensor 'x'", "shape[0]", "found [[[...]]]"});
 }
 
 TEST(SafetensorsErrors, BadOffsets) {
