@@ -13,6 +13,7 @@
 #include <tessera/models/data/image_caption_dataset.h>
 #include <tessera/models/data/image_io.h>
 #include <tessera/models/data/loader.h>
+#include <tessera/models/data/shapes.h>
 #include <tessera/models/data/text_corpus.h>
 #include <tessera/models/data/tokenizer.h>
 #include <tessera/tessera.h>
@@ -227,6 +228,20 @@ TEST(ImageCaptionDataset, ErrorsNameFileAndLine) {
   msg = error_of([&] { ds.get(1); });
   EXPECT_NE(msg.find("captions.jsonl:2"), std::string::npos) << msg;
   EXPECT_NE(msg.find("broken.png"), std::string::npos) << msg;
+}
+
+TEST(ImageCaptionDataset, ExportedShapesReadBackIdentically) {
+  TempDir dir;
+  ShapesDataset shapes({.seed = 21}, Split::HeldOut, 12);
+  export_caption_dataset(shapes, dir.path.string(), 5);
+  ImageCaptionDataset files(dir.path.string(), 32);
+  ASSERT_EQ(files.size(), 5);
+  for (int64_t i = 0; i < 5; ++i) {
+    CaptionSample a = shapes.get(i), b = files.get(i);
+    EXPECT_EQ(a.caption, b.caption);
+    EXPECT_TRUE(a.image.equal(b.image)) << i;
+  }
+  EXPECT_THROW(export_caption_dataset(shapes, dir.path.string(), 13), ValueError);
 }
 
 TEST(TextCorpus, Windows) {
