@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include <tessera/models/data/image_caption_dataset.h>
@@ -259,4 +260,28 @@ TEST(TextCorpus, Windows) {
   EXPECT_THROW(corpus.window(3), IndexError);
   EXPECT_THROW(TextCorpus(dir / "t.txt", 28), ValueError);
   EXPECT_THROW(TextCorpus(dir / "none.txt", 4), ValueError);
+}
+
+TEST(TextLoader, ShuffledBatchesAndResume) {
+  TempDir dir;
+  std::string text;
+  for (int i = 0; i < 40; ++i) text += fmt::format("{:02d}", i);  // window i of 2 bytes reads "ii"
+  write_text(dir / "t.txt", text);
+  auto corpus = std::make_shared<TextCorpus>(dir / "t.txt", 2);
+  TextLoader a(corpus, 6, 3), b(corpus, 6, 3);
+  EXPECT_EQ(a.batches_per_epoch(), 6);
+  std::set<std::string> seen;
+  for (int k = 0; k < 6; ++k) {
+    TextBatch batch = a.next();
+    ASSERT_EQ(batch.input_ids.sizes(), (IntArrayRef{6, 2}));
+    for (int64_t r = 0; r < 6; ++r) seen.insert(ByteTokenizer().decode(batch.input_ids[r]));
+  }
+  EXPECT_EQ(seen.size(), 36u);  // 36 distinct windows of 40 in epoch 0 (4 dropped)
+  a.next();
+  LoaderPosition p = a.position();
+  EXPECT_EQ(p, (LoaderPosition{1, 6}));
+  TextBatch expected = a.next();
+  b.set_position(p);
+  EXPECT_TRUE(b.next().input_ids.equal(expected.input_ids));
+  EXPECT_THROW(TextLoader(nullptr, 2, 0), ValueError);
 }
