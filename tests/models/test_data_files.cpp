@@ -8,11 +8,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include <tessera/models/data/image_caption_dataset.h>
 #include <tessera/models/data/image_io.h>
 #include <tessera/models/data/loader.h>
+#include <tessera/models/data/shapes.h>
 #include <tessera/models/data/text_corpus.h>
 #include <tessera/models/data/tokenizer.h>
 #include <tessera/tessera.h>
@@ -229,6 +231,20 @@ TEST(ImageCaptionDataset, ErrorsNameFileAndLine) {
   EXPECT_NE(msg.find("broken.png"), std::string::npos) << msg;
 }
 
+TEST(ImageCaptionDataset, ExportedShapesReadBackIdentically) {
+  TempDir dir;
+  ShapesDataset shapes({.seed = 21}, Split::HeldOut, 12);
+  export_caption_dataset(shapes, dir.path.string(), 5);
+  ImageCaptionDataset files(dir.path.string(), 32);
+  ASSERT_EQ(files.size(), 5);
+  for (int64_t i = 0; i < 5; ++i) {
+    CaptionSample a = shapes.get(i), b = files.get(i);
+    EXPECT_EQ(a.caption, b.caption);
+    EXPECT_TRUE(a.image.equal(b.image)) << i;
+  }
+  EXPECT_THROW(export_caption_dataset(shapes, dir.path.string(), 13), ValueError);
+}
+
 TEST(TextCorpus, Windows) {
   TempDir dir;
   write_text(dir / "t.txt", "hello world, hello tessera!");  // 27 bytes
@@ -244,4 +260,28 @@ TEST(TextCorpus, Windows) {
   EXPECT_THROW(corpus.window(3), IndexError);
   EXPECT_THROW(TextCorpus(dir / "t.txt", 28), ValueError);
   EXPECT_THROW(TextCorpus(dir / "none.txt", 4), ValueError);
+}
+
+TEST(TextLoader, ShuffledBatchesAndResume) {
+  TempDir dir;
+  std::string text;
+  for (int i = 0; i < 40; ++i) text += fmt::format("{:02d}", i);  // window i of 2 bytes reads "ii"
+  write_text(dir / "t.txt", text);
+  auto corpus = std::make_shared<TextCorpus>(dir / "t.txt", 2);
+  TextLoader a(corpus, 6, 3), b(corpus, 6, 3);
+  EXPECT_EQ(a.batches_per_epoch(), 6);
+  std::set<std::string> seen;
+  for (int k = 0; k < 6; ++k) {
+    TextBatch batch = a.next();
+    ASSERT_EQ(batch.input_ids.sizes(), (IntArrayRef{6, 2}));
+    for (int64_t r = 0; r < 6; ++r) seen.insert(ByteTokenizer().decode(batch.input_ids[r]));
+  }
+  EXPECT_EQ(seen.size(), 36u);  // 36 distinct windows of 40 in epoch 0 (4 dropped)
+  a.next();
+  LoaderPosition p = a.position();
+  EXPECT_EQ(p, (LoaderPosition{1, 6}));
+  TextBatch expected = a.next();
+  b.set_position(p);
+  EXPECT_TRUE(b.next().input_ids.equal(expected.input_ids));
+  EXPECT_THROW(TextLoader(nullptr, 2, 0), ValueError);
 }

@@ -99,6 +99,7 @@ TEST(CaptionLoader, TooLongCaptionNamesIndexAndLengths) {
     EXPECT_NE(msg.find("sample 3 caption has 4 bytes, 6 tokens"), std::string::npos) << msg;
     EXPECT_NE(msg.find("max_text_len = 5"), std::string::npos) << msg;
   }
+  EXPECT_EQ(loader.position(), (LoaderPosition{0, 0}));  // a failed next() does not move
   EXPECT_THROW(CaptionLoader(ds, 9, 16, 0), ValueError);  // drop_last with fewer samples than a batch
   EXPECT_THROW(CaptionLoader(nullptr, 2, 16, 0), ValueError);
   EXPECT_THROW(CaptionLoader(ds, 0, 16, 0), ValueError);

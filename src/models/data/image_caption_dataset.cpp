@@ -74,4 +74,26 @@ CaptionSample ImageCaptionDataset::get(int64_t index) const {
   return {image_to_tensor(resize_bilinear(img, image_size_, image_size_)), e.caption};
 }
 
+void export_caption_dataset(const CaptionDataset& dataset, const std::string& dir, int64_t count) {
+  namespace fs = std::filesystem;
+  if (count < 0) count = dataset.size();
+  TESSERA_CHECK(count <= dataset.size(), ValueError, "export_caption_dataset: count {} exceeds the dataset size {}",
+                count, dataset.size());
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  TESSERA_CHECK(!ec, ValueError, "export_caption_dataset: cannot create '{}': {}", dir, ec.message());
+  std::string index;
+  for (int64_t i = 0; i < count; ++i) {
+    CaptionSample s = dataset.get(i);
+    std::string name = fmt::format("{:06d}.png", i);
+    write_png((fs::path(dir) / name).string(), tensor_to_image(s.image));
+    index += nlohmann::json({{"image", name}, {"caption", s.caption}}).dump() + "\n";
+  }
+  std::string path = (fs::path(dir) / "captions.jsonl").string();
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << index;
+  out.close();
+  TESSERA_CHECK(out.good(), ValueError, "export_caption_dataset: cannot write '{}'", path);
+}
+
 }  // namespace tessera::data

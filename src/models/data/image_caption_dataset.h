@@ -36,4 +36,10 @@ class ImageCaptionDataset : public CaptionDataset {
   std::vector<Entry> entries_;
 };
 
+// Writes samples [0, count) of `dataset` (count = -1: all) as dir/000000.png ... and
+// dir/captions.jsonl, the layout ImageCaptionDataset reads (creates dir; overwrites those files).
+// Images go through tensor_to_image, so a normalised image whose bytes are exact (like the
+// shapes images) reads back identically.
+void export_caption_dataset(const CaptionDataset& dataset, const std::string& dir, int64_t count = -1);
+
 }  // namespace tessera::data

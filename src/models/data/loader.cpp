@@ -1,31 +1,13 @@
-// CaptionLoader and collate_captions (loader.h): Note [VLMBatch layout], Note [loader order and resume].
+// CaptionLoader and collate_captions (loader.h): Note [VLMBatch layout]; the order is a BatchSampler's.
 #include "tessera/models/data/loader.h"
 
 #include <cstring>
-#include <numeric>
 
 #include "tessera/models/data/tokenizer.h"
 #include "tessera/tensor/error.h"
 #include "tessera/tensor/factory.h"
-#include "tessera/tensor/rng.h"
 
 namespace tessera::data {
-
-namespace {
-constexpr uint32_t kLoaderTag = 0x4C4F4144u;  // "LOAD"
-}
-
-std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) {
-  std::vector<int64_t> perm(static_cast<size_t>(n));
-  std::iota(perm.begin(), perm.end(), int64_t(0));
-  for (int64_t i = n - 1; i > 0; --i) {
-    Philox4x32 c{{uint32_t(uint64_t(i)), uint32_t(uint64_t(i) >> 32), uint32_t(uint64_t(epoch)), kLoaderTag}};
-    Philox4x32 w = philox4x32_10(c, uint32_t(seed), uint32_t(seed >> 32));
-    uint64_t j = ((uint64_t(w.v[0]) << 32) | w.v[1]) % uint64_t(i + 1);
-    std::swap(perm[size_t(i)], perm[size_t(j)]);
-  }
-  return perm;
-}
 
 VLMBatch collate_captions(const std::vector<CaptionSample>& samples, int64_t max_text_len,
                           const std::vector<int64_t>& indices) {
@@ -75,68 +57,32 @@ VLMBatch collate_captions(const std::vector<CaptionSample>& samples, int64_t max
   return batch;
 }
 
+std::shared_ptr<const CaptionDataset> CaptionLoader::checked(std::shared_ptr<const CaptionDataset> dataset) {
+  TESSERA_CHECK(dataset != nullptr, ValueError, "CaptionLoader: the dataset is null");
+  return dataset;
+}
+
 CaptionLoader::CaptionLoader(std::shared_ptr<const CaptionDataset> dataset, int64_t batch_size, int64_t max_text_len,
                              uint64_t seed, bool shuffle, bool drop_last)
-    : dataset_(std::move(dataset)),
-      batch_size_(batch_size),
+    : dataset_(checked(std::move(dataset))),
       max_text_len_(max_text_len),
-      seed_(seed),
-      shuffle_(shuffle),
-      drop_last_(drop_last) {
-  TESSERA_CHECK(dataset_ != nullptr, ValueError, "CaptionLoader: the dataset is null");
-  TESSERA_CHECK(batch_size_ >= 1, ValueError, "CaptionLoader: batch_size must be >= 1, got {}", batch_size_);
-  TESSERA_CHECK(max_text_len_ >= 2, ValueError, "CaptionLoader: max_text_len must be >= 2, got {}", max_text_len_);
-  TESSERA_CHECK(!drop_last_ || dataset_->size() >= batch_size_, ValueError,
-                "CaptionLoader: the dataset has {} samples, fewer than batch_size = {}, so drop_last leaves no "
-                "batch; use a smaller batch_size or drop_last = false",
-                dataset_->size(), batch_size_);
-  TESSERA_CHECK(dataset_->size() >= 1, ValueError, "CaptionLoader: the dataset is empty");
-}
-
-int64_t CaptionLoader::batches_per_epoch() const {
-  int64_t n = dataset_->size();
-  return drop_last_ ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_;
-}
-
-void CaptionLoader::set_position(LoaderPosition position) {
-  TESSERA_CHECK(position.epoch >= 0 && position.cursor >= 0 && position.cursor <= dataset_->size(), ValueError,
-                "CaptionLoader::set_position: position (epoch {}, cursor {}) is invalid for a dataset of {} samples; "
-                "pass a value returned by position()",
-                position.epoch, position.cursor, dataset_->size());
-  pos_ = position;
-}
-
-const std::vector<int64_t>& CaptionLoader::order(int64_t epoch) {
-  if (order_epoch_ != epoch) {
-    int64_t n = dataset_->size();
-    if (shuffle_) {
-      order_ = epoch_permutation(n, seed_, epoch);
-    } else {
-      order_.resize(size_t(n));
-      std::iota(order_.begin(), order_.end(), int64_t(0));
-    }
-    order_epoch_ = epoch;
-  }
-  return order_;
+      sampler_(dataset_->size(), batch_size, seed, shuffle, drop_last, "CaptionLoader") {
+  TESSERA_CHECK(max_text_len_ >= 2, ValueError, "CaptionLoader: max_text_len must be >= 2 (bos + eos), got {}",
+                max_text_len_);
 }
 
 VLMBatch CaptionLoader::next() {
-  const int64_t n = dataset_->size();
-  const int64_t need = drop_last_ ? batch_size_ : 1;
-  if (n - pos_.cursor < need) pos_ = {pos_.epoch + 1, 0};
-  const std::vector<int64_t>& perm = order(pos_.epoch);
-  const int64_t take = std::min(batch_size_, n - pos_.cursor);
-  std::vector<CaptionSample> samples;
-  std::vector<int64_t> indices;
-  samples.reserve(size_t(take));
-  for (int64_t i = 0; i < take; ++i) {
-    int64_t index = perm[size_t(pos_.cursor + i)];
-    indices.push_back(index);
-    samples.push_back(dataset_->get(index));
+  const LoaderPosition before = sampler_.position();
+  std::vector<int64_t> indices = sampler_.next();
+  try {
+    std::vector<CaptionSample> samples;
+    samples.reserve(indices.size());
+    for (int64_t index : indices) samples.push_back(dataset_->get(index));
+    return collate_captions(samples, max_text_len_, indices);
+  } catch (...) {
+    sampler_.set_position(before);
+    throw;
   }
-  VLMBatch batch = collate_captions(samples, max_text_len_, indices);
-  pos_.cursor += take;
-  return batch;
 }
 
 }  // namespace tessera::data

@@ -12,13 +12,7 @@
 // A caption with caption bytes + 2 > T is a ValueError naming the sample index and the lengths
 // (captions are never truncated silently).
 //
-// Note [loader order and resume]
-// Epoch e visits the dataset in order perm_e (a Fisher-Yates permutation whose swap i uses the
-// Philox counter (i, e, "LOAD") under key `seed`; identity when shuffle is false). The position
-// (epoch, cursor) is the epoch and the number of samples of perm_e already returned. next() takes
-// the next batch_size samples of perm_e; when fewer than batch_size remain (drop_last) or none
-// remain, it moves to (epoch + 1, 0) first. A loader built with the same arguments and given
-// set_position(p) returns exactly the batches the original returned after position() == p.
+// The order and the resume position are a BatchSampler's (Note [loader order and resume]).
 #pragma once
 
 #include <cstdint>
@@ -26,6 +20,7 @@
 #include <vector>
 
 #include "tessera/models/data/dataset.h"
+#include "tessera/models/data/sampler.h"
 #include "tessera/tensor/tensor.h"
 
 namespace tessera::data {
@@ -37,18 +32,9 @@ struct VLMBatch {
   Tensor attention_mask;  // [B, T] bool, true = real token
 };
 
-struct LoaderPosition {
-  int64_t epoch = 0;
-  int64_t cursor = 0;  // samples of this epoch already returned
-  bool operator==(const LoaderPosition&) const = default;
-};
-
 // Builds one batch from samples (Note [VLMBatch layout]); `indices` only name the samples in errors.
 VLMBatch collate_captions(const std::vector<CaptionSample>& samples, int64_t max_text_len,
                           const std::vector<int64_t>& indices = {});
-
-// The order of epoch `epoch` (Note [loader order and resume]).
-std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch);
 
 class CaptionLoader {
  public:
@@ -57,24 +43,21 @@ class CaptionLoader {
   CaptionLoader(std::shared_ptr<const CaptionDataset> dataset, int64_t batch_size, int64_t max_text_len,
                 uint64_t seed, bool shuffle = true, bool drop_last = true);
 
+  // The next batch; if building it fails (a caption too long), the position is left unchanged.
   VLMBatch next();
-  LoaderPosition position() const { return pos_; }
-  void set_position(LoaderPosition position);
-  int64_t batches_per_epoch() const;
-  int64_t batch_size() const { return batch_size_; }
+  LoaderPosition position() const { return sampler_.position(); }
+  void set_position(LoaderPosition position) { sampler_.set_position(position); }
+  int64_t batches_per_epoch() const { return sampler_.batches_per_epoch(); }
+  int64_t batch_size() const { return sampler_.batch_size(); }
   int64_t max_text_len() const { return max_text_len_; }
   const CaptionDataset& dataset() const { return *dataset_; }
 
  private:
-  const std::vector<int64_t>& order(int64_t epoch);
+  static std::shared_ptr<const CaptionDataset> checked(std::shared_ptr<const CaptionDataset> dataset);
 
   std::shared_ptr<const CaptionDataset> dataset_;
-  int64_t batch_size_, max_text_len_;
-  uint64_t seed_;
-  bool shuffle_, drop_last_;
-  LoaderPosition pos_;
-  int64_t order_epoch_ = -1;
-  std::vector<int64_t> order_;
+  int64_t max_text_len_;
+  BatchSampler sampler_;
 };
 
 }  // namespace tessera::data

@@ -1,4 +1,4 @@
-// TextCorpus (text_corpus.h): byte-token windows of a text file.
+// TextCorpus and TextLoader (text_corpus.h): byte-token windows of a text file, batched.
 #include "tessera/models/data/text_corpus.h"
 
 #include <cerrno>
@@ -44,5 +44,15 @@ TextBatch TextCorpus::batch(const std::vector<int64_t>& indices) const {
   Tensor t = from_vector(ids, {int64_t(indices.size()), seq_len_});
   return {t, t.clone()};
 }
+
+std::shared_ptr<const TextCorpus> TextLoader::checked(std::shared_ptr<const TextCorpus> corpus) {
+  TESSERA_CHECK(corpus != nullptr, ValueError, "TextLoader: the corpus is null");
+  return corpus;
+}
+
+TextLoader::TextLoader(std::shared_ptr<const TextCorpus> corpus, int64_t batch_size, uint64_t seed, bool shuffle,
+                       bool drop_last)
+    : corpus_(checked(std::move(corpus))),
+      sampler_(corpus_->size(), batch_size, seed, shuffle, drop_last, "TextLoader") {}
 
 }  // namespace tessera::data

@@ -1,5 +1,5 @@
 // TextCorpus: a text file as byte tokens (Note [byte tokenizer ids]) cut into windows of seq_len
-// tokens, for language-model training of the LLM alone.
+// tokens, for language-model training of the LLM alone; TextLoader batches them.
 //
 // Window i is tokens [i * seq_len, (i + 1) * seq_len) of the file (non-overlapping; the file's
 // last num_tokens % seq_len bytes are not used). A batch's labels equal its input_ids (aligned;
@@ -7,8 +7,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "tessera/models/data/sampler.h"
 
 #include "tessera/tensor/tensor.h"
 
@@ -33,6 +36,23 @@ class TextCorpus {
   std::string path_;
   int64_t seq_len_;
   std::string bytes_;
+};
+
+// Batches of windows in a shuffled, resumable order (Note [loader order and resume]).
+class TextLoader {
+ public:
+  TextLoader(std::shared_ptr<const TextCorpus> corpus, int64_t batch_size, uint64_t seed, bool shuffle = true,
+             bool drop_last = true);
+  TextBatch next() { return corpus_->batch(sampler_.next()); }
+  LoaderPosition position() const { return sampler_.position(); }
+  void set_position(LoaderPosition position) { sampler_.set_position(position); }
+  int64_t batches_per_epoch() const { return sampler_.batches_per_epoch(); }
+
+ private:
+  static std::shared_ptr<const TextCorpus> checked(std::shared_ptr<const TextCorpus> corpus);
+
+  std::shared_ptr<const TextCorpus> corpus_;
+  BatchSampler sampler_;
 };
 
 }  // namespace tessera::data
