@@ -72,7 +72,18 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   TESSERA_CHECK(x.dtype() == weight.dtype(), DTypeError,
                 "linear: input dtype {} differs from weight dtype {} (convert the input or the module with to())",
                 dtype_name(x.dtype()), dtype_name(weight.dtype()));
-  Tensor y = matmul(x, weight.t());  // Note [gemm operand layout]: w^T is read in place
+  // Note [linear folds the leading dims]: x [..., in] is viewed as [rows, in] (a copy only when
+  // its leading dims do not merge), so forward and both backward products are single 2-D GEMMs;
+  // in particular grad_weight = g[rows, out]^T x[rows, in] instead of a batched product summed
+  // afterwards. w^T is read in place (Note [gemm operand layout]).
+  Tensor y;
+  if (x.dim() > 2 && weight.size(1) > 0) {
+    Shape out_shape = x.sizes().vec();
+    out_shape.back() = weight.size(0);
+    y = matmul(x.reshape({-1, weight.size(1)}), weight.t()).view(out_shape);
+  } else {
+    y = matmul(x, weight.t());
+  }
   if (!bias.defined()) return y;
   TESSERA_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), ShapeError,
                 "linear: expected bias of shape [{}] for weight {}, got {}", weight.size(0),
