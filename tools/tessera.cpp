@@ -1,4 +1,5 @@
-// The `tessera` command-line tool: `tessera demo`, `tessera version`, `tessera info`.
+// The `tessera` command-line tool: `tessera train|eval|generate|plot|recipes`, `tessera demo`,
+// `tessera version`, `tessera info`.
 // Subcommands live in tools/cli/ (commands.h); errors from the library (tessera::Error) are
 // printed as "tessera: error: <message>" with exit code 1.
 #include <CLI/CLI.hpp>
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
   tessera::cli::add_demo_command(app);
   tessera::cli::add_version_command(app);
   tessera::cli::add_info_command(app);
+  tessera::cli::add_train_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

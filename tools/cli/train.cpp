@@ -5,9 +5,8 @@
 #include <filesystem>
 
 #include "cli/commands.h"
-#include "tessera/models/data/shapes_dataset.h"
+#include "tessera/models/data/shapes.h"
 #include "tessera/models/data/tokenizer.h"
-#include "tessera/models/plot.h"
 #include "tessera/models/train/checkpoint.h"
 #include "tessera/models/train/evaluate.h"
 #include "tessera/models/train/recipe.h"
@@ -84,7 +83,7 @@ void run_train(const TrainArgs& a) {
 
 // Loads <dir>/config.json + <dir>/model.safetensors (what training exports).
 std::shared_ptr<models::VLM> load_model(const std::string& dir) {
-  auto cfg = models::VLMConfig::from_file(dir + "/config.json");
+  auto cfg = models::VLMConfig::from_json_file(dir + "/config.json");
   auto model = std::make_shared<models::VLM>(cfg);
   model->load_state_dict(safetensors::load(dir + "/model.safetensors").tensors);
   model->eval();

@@ -17,6 +17,7 @@ namespace {
 constexpr const char* kModel = "model.";
 constexpr const char* kOptimizer = "optimizer.";
 constexpr const char* kScheduler = "scheduler.";
+constexpr const char* kScaler = "scaler.";
 
 bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 
@@ -54,6 +55,7 @@ void save_training_checkpoint(const std::string& path, const CheckpointContents&
   for (const auto& [n, t] : c.model) tensors.emplace_back(kModel + n, t);
   for (const auto& [n, t] : c.optimizer) tensors.emplace_back(kOptimizer + n, t);
   for (const auto& [n, t] : c.scheduler) tensors.emplace_back(kScheduler + n, t);
+  for (const auto& [n, t] : c.scaler) tensors.emplace_back(kScaler + n, t);
   safetensors::Metadata meta;
   meta["tessera.kind"] = "training-checkpoint";
   meta["tessera.step"] = std::to_string(c.state.step);
@@ -61,7 +63,6 @@ void save_training_checkpoint(const std::string& path, const CheckpointContents&
   meta["tessera.rng_offset"] = std::to_string(c.state.rng_offset);
   meta["tessera.data_epoch"] = std::to_string(c.state.data_epoch);
   meta["tessera.data_cursor"] = std::to_string(c.state.data_cursor);
-  meta["tessera.loss_scale"] = fmt::format("{}", c.state.loss_scale);
   meta["tessera.recipe"] = c.state.recipe_json;
   meta["tessera.model_config"] = c.state.model_config_json;
   safetensors::save(path, tensors, meta);
@@ -83,9 +84,11 @@ CheckpointContents load_training_checkpoint(const std::string& path) {
       c.optimizer.emplace_back(n.substr(10), t);
     } else if (starts_with(n, kScheduler)) {
       c.scheduler.emplace_back(n.substr(10), t);
+    } else if (starts_with(n, kScaler)) {
+      c.scaler.emplace_back(n.substr(7), t);
     } else {
       throw ValueError(fmt::format("training checkpoint '{}': unexpected tensor '{}' (expected names starting with "
-                                   "'model.', 'optimizer.' or 'scheduler.')",
+                                   "'model.', 'optimizer.', 'scheduler.' or 'scaler.')",
                                    path, n));
     }
   }
@@ -95,8 +98,6 @@ CheckpointContents load_training_checkpoint(const std::string& path) {
   s.rng_offset = meta_uint(meta, "tessera.rng_offset", path);
   s.data_epoch = meta_int(meta, "tessera.data_epoch", path);
   s.data_cursor = meta_int(meta, "tessera.data_cursor", path);
-  auto ls = meta.find("tessera.loss_scale");
-  s.loss_scale = ls == meta.end() ? 0.0 : std::strtod(ls->second.c_str(), nullptr);
   auto r = meta.find("tessera.recipe");
   s.recipe_json = r == meta.end() ? "" : r->second;
   auto mc = meta.find("tessera.model_config");

@@ -4,8 +4,8 @@
 //
 // Note [one-file checkpoints]
 // <out>/checkpoint.safetensors holds "model.<dotted name>" (the model's state dict), "optimizer.<key>" (the
-// optimizer's tensor-only state dict), "scheduler.<key>" and, in the safetensors metadata, the step, the
-// generator's (seed, offset), the data loader's (epoch, cursor), the loss scale and the recipe as JSON. A
+// optimizer's tensor-only state dict), "scheduler.<key>", "scaler.<key>" and, in the safetensors metadata, the step,
+// the generator's (seed, offset), the data loader's (epoch, cursor) and the recipe and model config as JSON. A
 // single file replaced by rename is either the old checkpoint or the new one, never a mix of two steps.
 #pragma once
 
@@ -21,13 +21,12 @@ struct TrainingState {
   int64_t step = 0;
   uint64_t rng_seed = 0, rng_offset = 0;
   int64_t data_epoch = 0, data_cursor = 0;
-  double loss_scale = 0;      // 0 when no loss scaler is used
   std::string recipe_json;    // the recipe the run was started with
   std::string model_config_json;
 };
 
 struct CheckpointContents {
-  nn::StateDict model, optimizer, scheduler;
+  nn::StateDict model, optimizer, scheduler, scaler;  // scaler: empty unless fp16 loss scaling
   TrainingState state;
 };
 

@@ -6,24 +6,30 @@
 
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/autograd/ops.h"
-#include "tessera/models/data/caption_loader.h"
+#include "tessera/models/data/loader.h"
 #include "tessera/models/data/tokenizer.h"
 #include "tessera/tensor/factory.h"
 
 namespace tessera::train {
 
+data::VLMBatch to_device(const data::VLMBatch& b, Device device) {
+  return {b.images.to(device), b.input_ids.to(device), b.labels.to(device), b.attention_mask.to(device)};
+}
+
 std::vector<std::vector<int64_t>> greedy_captions(models::VLM& model, const Tensor& images, int64_t max_text_len) {
   NoGradGuard no_grad;
   const int64_t B = images.size(0);
-  models::LLM& lm = model.language_model();
-  std::vector<nn::KVCache> caches(lm.num_layers());
-  Tensor prefix = model.image_prefix(images);  // [B, P, d]
+  models::LLM& lm = *model.language_model;
+  std::vector<nn::KVCache> caches;               // filled by the first forward
+  Tensor prefix = model.encode_images(images);  // [B, P, d]
   Tensor tokens = full({B, 1}, data::ByteTokenizer::kBos, TensorOptions(kInt64).device(images.device()));
   std::vector<std::vector<int64_t>> out(B);
   std::vector<bool> done(B, false);
-  Tensor logits = lm.forward(tokens, {}, prefix, &caches);  // [B, P+1, V]
+  // Only the last position's logits are needed: run the lm_head on it alone.
+  auto last_logits = [&](const Tensor& hidden) { return lm.lm_logits(hidden.select(1, hidden.size(1) - 1)); };
+  Tensor logits = last_logits(lm.forward_hidden(tokens, {}, prefix, &caches));  // [B, V]
   for (int64_t t = 1; t < max_text_len; ++t) {
-    Tensor next = logits.select(1, logits.size(1) - 1).argmax(-1).cpu();  // [B]
+    Tensor next = logits.argmax(-1).cpu();  // [B]
     const int64_t* ids = next.data_ptr<int64_t>();
     bool all_done = true;
     for (int64_t b = 0; b < B; ++b) {
@@ -36,7 +42,7 @@ std::vector<std::vector<int64_t>> greedy_captions(models::VLM& model, const Tens
       all_done = all_done && done[b];
     }
     if (all_done || t + 1 == max_text_len) break;
-    logits = lm.forward(next.view({B, 1}).to(images.device()), {}, {}, &caches);
+    logits = last_logits(lm.forward_hidden(next.view({B, 1}).to(images.device()), {}, {}, &caches));
   }
   return out;
 }
@@ -55,7 +61,9 @@ EvalReport evaluate_captions(models::VLM& model, const data::ShapesDataset& data
     int64_t bsz = std::min(batch_size, n - start);
     std::vector<int64_t> idx(bsz);
     for (int64_t i = 0; i < bsz; ++i) idx[i] = start + i;
-    data::VLMBatch batch = data::collate(dataset, idx, max_text_len).to(device);
+    std::vector<data::CaptionSample> samples;
+    for (int64_t i : idx) samples.push_back(dataset.get(i));
+    data::VLMBatch batch = to_device(data::collate_captions(samples, max_text_len, idx), device);
     // Teacher-forced loss and next-token accuracy over caption tokens (the HF shift: t predicts t+1).
     Tensor logits = model.forward(batch);  // [B, T, V]
     int64_t T = logits.size(1);
@@ -69,7 +77,7 @@ EvalReport evaluate_captions(models::VLM& model, const data::ShapesDataset& data
     // Greedy captions with the true images and with the images rolled by one within the batch.
     auto refs = std::vector<std::string>(bsz);
     for (int64_t i = 0; i < bsz; ++i) {
-      refs[i] = dataset.get(idx[i]).caption;
+      refs[i] = samples[i].caption;
       caption_counts[refs[i]]++;
     }
     auto got = greedy_captions(model, batch.images, max_text_len);

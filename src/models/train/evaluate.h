@@ -6,7 +6,8 @@
 
 #include <cstdint>
 
-#include "tessera/models/data/shapes_dataset.h"
+#include "tessera/models/data/loader.h"
+#include "tessera/models/data/shapes.h"
 #include "tessera/models/vlm.h"
 #include "tessera/tensor/device.h"
 
@@ -20,6 +21,9 @@ struct EvalReport {
   double blind_best = 0;           // best possible exact match of an image-blind model (most frequent caption)
   double token_accuracy = 0;       // teacher-forced next-token accuracy on caption tokens
 };
+// The batch's tensors moved to `device` (no copy when already there).
+data::VLMBatch to_device(const data::VLMBatch& batch, Device device);
+
 // Evaluates on the first n samples of `dataset` in batches of `batch_size`.
 EvalReport evaluate_captions(models::VLM& model, const data::ShapesDataset& dataset, int64_t n, int64_t max_text_len,
                              int64_t batch_size, Device device);

@@ -17,8 +17,8 @@
 
 #include "tessera/autograd/autocast.h"
 #include "tessera/autograd/grad_mode.h"
-#include "tessera/models/data/caption_loader.h"
-#include "tessera/models/data/shapes_dataset.h"
+#include "tessera/models/data/loader.h"
+#include "tessera/models/data/shapes.h"
 #include "tessera/models/data/tokenizer.h"
 #include "tessera/models/train/checkpoint.h"
 #include "tessera/models/train/evaluate.h"
@@ -33,6 +33,7 @@
 #include "tessera/tensor/error.h"
 #include "tessera/tensor/factory.h"
 #include "tessera/tensor/rng.h"
+#include "tessera/tensor/safetensors.h"
 
 namespace tessera::train {
 
@@ -59,7 +60,7 @@ namespace {
 
 models::VLMConfig resolve_model(const Recipe& r) {
   if (r.model.is_string()) return models::VLMConfig::preset(r.model.get<std::string>());
-  return models::VLMConfig::from_json(r.model, "recipe '" + r.name + "' key 'model'");
+  return models::VLMConfig::from_json(r.model.dump(), "recipe '" + r.name + "' key 'model'");
 }
 
 // AdamW groups as in GPT-2/nanoGPT practice: weight decay on matrices, none on biases, norms and
@@ -86,7 +87,7 @@ Trainer::Trainer(Recipe recipe, TrainerOptions options) : s_(std::make_unique<St
   s.options = std::move(options);
   const Recipe& r = s.recipe;
   if (r.threads > 0) cpu::set_num_threads(static_cast<int>(r.threads));
-  s.device = Device::parse(r.device);
+  s.device = Device(r.device);
   s.model_config = resolve_model(r);
   TESSERA_CHECK(s.model_config.vision.image_size == r.image_size, ValueError,
                 "recipe '{}': image_size {} differs from the model's vision_config.image_size {}", r.name,
@@ -98,11 +99,11 @@ Trainer::Trainer(Recipe recipe, TrainerOptions options) : s_(std::make_unique<St
 
   data::ShapesConfig sc;
   sc.image_size = r.image_size;
-  sc.min_shapes = static_cast<int>(r.min_shapes);
-  sc.max_shapes = static_cast<int>(r.max_shapes);
+  sc.min_shapes = r.min_shapes;
+  sc.max_shapes = r.max_shapes;
   sc.seed = r.seed;
-  // The training split is effectively endless: every step sees new scenes.
-  s.train_set = std::make_shared<data::ShapesDataset>(sc, data::Split::Train, int64_t(1) << 40);
+  // Every training step sees new scenes: the training split has exactly steps * batch_size samples.
+  s.train_set = std::make_shared<data::ShapesDataset>(sc, data::Split::Train, r.steps * r.batch_size);
   s.heldout_set = std::make_shared<data::ShapesDataset>(sc, data::Split::HeldOut, r.heldout_size);
   s.loader = std::make_unique<data::CaptionLoader>(s.train_set, r.batch_size / r.micro_batches, r.max_text_len, r.seed,
                                                     /*shuffle=*/false);
@@ -132,7 +133,7 @@ Trainer::Trainer(Recipe recipe, TrainerOptions options) : s_(std::make_unique<St
     s.step = c.state.step;
     default_generator().set_state({c.state.rng_seed, c.state.rng_offset});
     s.loader->set_position({c.state.data_epoch, c.state.data_cursor});
-    if (s.scaler && c.state.loss_scale > 0) s.scaler->set_scale(c.state.loss_scale);
+    if (s.scaler) s.scaler->load_state_dict(c.scaler);
   }
 }
 
@@ -174,18 +175,18 @@ TrainResult Trainer::run() {
     int64_t tokens = 0;
     for (int64_t m = 0; m < micro; ++m) {
       data::VLMBatch batch = s.loader->next();
-      batch = batch.to(s.device);
+      batch = to_device(batch, s.device);
       Tensor loss;
       {
         std::optional<AutocastGuard> ac;
-        if (r.precision != "fp32") ac.emplace(s.device.type(), r.precision == "bf16" ? kBFloat16 : kFloat16);
+        if (r.precision != "fp32") ac.emplace(s.device.type, r.precision == "bf16" ? kBFloat16 : kFloat16);
         loss = s.model->loss(batch);
       }
       loss_sum += loss.item<double>() / double(micro);
       Tensor scaled = loss / double(micro);
       if (s.scaler) scaled = s.scaler->scale(scaled);
       scaled.backward();
-      tokens += batch.input_ids.numel() + batch.images.size(0) * s.model_config.num_image_tokens();
+      tokens += batch.input_ids.numel() + batch.images.size(0) * s.model_config.vision.seq_len();
     }
     bool stepped = true;
     if (s.scaler) s.scaler->unscale_(*s.optimizer);
@@ -250,9 +251,9 @@ void Trainer::save_checkpoint() {
   auto pos = s.loader->position();
   c.state.data_epoch = pos.epoch;
   c.state.data_cursor = pos.cursor;
-  c.state.loss_scale = s.scaler ? s.scaler->get_scale() : 0.0;
+  if (s.scaler) c.scaler = s.scaler->state_dict();
   c.state.recipe_json = s.recipe.to_json().dump();
-  c.state.model_config_json = s.model_config.to_json().dump(2);
+  c.state.model_config_json = s.model_config.to_json();
   save_training_checkpoint(s.checkpoint_path(), c);
   export_model(s.options.out_dir, *s.model, c.state.model_config_json);
 }
