@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "tessera/autograd/autocast.h"
 #include "tessera/autograd/ops.h"
 #include "tessera/tensor/error.h"
 #include "tessera/tensor/factory.h"
@@ -64,6 +65,11 @@ bool fused_attention_supported(const Tensor& q) {
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   TESSERA_CHECK(x.defined() && weight.defined(), ValueError, "linear: expected defined input and weight");
+  if (autocast::active(x)) {  // autocast: lower precision, like torch's linear (Note [autocast op lists])
+    Tensor lx = autocast::to_lower(x), lw = autocast::to_lower(weight), lb = autocast::to_lower(bias);
+    autocast::ExcludeGuard excluded;
+    return linear(lx, lw, lb);
+  }
   TESSERA_CHECK(weight.dim() == 2, ShapeError, "linear: expected a 2-D weight [out_features, in_features], got {}",
                 shape_str(weight.sizes()));
   TESSERA_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), ShapeError,

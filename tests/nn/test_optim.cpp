@@ -200,6 +200,20 @@ TEST(Optim, FusedMatchesCompositeOnLargeTensor) {
   }
 }
 
+TEST(Optim, FusedHandlesNonContiguousGradients) {
+  Tensor p1 = randn({6, 5}).requires_grad_();
+  Tensor p2 = p1.detach().clone().requires_grad_();
+  optim::AdamW fused({p1}, {.lr = 0.1, .fused = true});
+  optim::AdamW comp({p2}, {.lr = 0.1, .fused = false});
+  Tensor g = randn({5, 6}).t();  // a transposed (non-contiguous) gradient
+  ASSERT_FALSE(g.is_contiguous());
+  p1.set_grad(g);
+  p2.set_grad(g);
+  fused.step();
+  comp.step();
+  EXPECT_LE(max_abs_diff(p1, p2), 1e-6);
+}
+
 TEST(Optim, LowPrecisionParamsKeepFloat32State) {
   for (DType dt : {kBFloat16, kFloat16}) {
     for (bool fused : {true, false}) {

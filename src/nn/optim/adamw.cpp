@@ -72,9 +72,11 @@ void fused_adamw(P* p, const P* g, S* m, S* v, int64_t n, const AdamScalars<S>& 
   cpu::parallel_for(n, 16, [&](int64_t begin, int64_t end) { adamw_range(p, g, m, v, begin, end, s); });
 }
 
+// The fused kernel needs CPU tensors, a gradient of the parameter's dtype and contiguous param/state
+// (a non-contiguous gradient, e.g. an expanded one, is made contiguous first).
 bool fused_applies(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v) {
-  return p.is_cpu() && g.is_cpu() && g.dtype() == p.dtype() && p.is_contiguous() && g.is_contiguous() &&
-         m.is_contiguous() && v.is_contiguous() && g.sizes().equals(p.sizes());
+  return p.is_cpu() && g.is_cpu() && g.dtype() == p.dtype() && p.is_contiguous() && m.is_contiguous() &&
+         v.is_contiguous();
 }
 
 void fused_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, double lr, double wd,
@@ -167,7 +169,7 @@ void AdamW::step() {
     const Tensor& m = st["exp_avg"];
     const Tensor& v = st["exp_avg_sq"];
     if (options_.fused && fused_applies(p, g, m, v)) {
-      fused_step(p, g, m, v, group.lr, group.weight_decay, options_, t);
+      fused_step(p, g.contiguous(), m, v, group.lr, group.weight_decay, options_, t);
     } else {
       composite_step(p, g, m, v, group.lr, group.weight_decay, options_, t);
     }
