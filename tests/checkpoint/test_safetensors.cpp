@@ -212,7 +212,8 @@ TEST(Safetensors, LoadErrorsForMissingFileAndDirectory) {
 TEST(Safetensors, ManyTensorsKeepTheirOrder) {
   ScratchDir dir;
   std::vector<std::pair<std::string, Tensor>> ts;
-  for (int i = 0; i < 300; ++i) ts.emplace_back(fmt::format("layers.{}.weight", 299 - i), sample({i % 4, 3}, kFloat32, i));
+  for (int i = 0; i < 300; ++i)
+    ts.emplace_back(fmt::format("layers.{}.weight", 299 - i), sample({i % 4, 3}, kFloat32, i));
   st::save(dir.file("m.safetensors"), ts);
   st::File f = st::load(dir.file("m.safetensors"));
   ASSERT_EQ(f.tensors.size(), ts.size());
