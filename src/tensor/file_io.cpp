@@ -64,7 +64,7 @@ int open_for_read(const std::string& path, struct stat* st) {
 std::vector<uint8_t> read_fd(int fd, const struct stat& st, const std::string& path) {
   std::vector<uint8_t> out;
   if (S_ISREG(st.st_mode)) {
-    // A regular file: read exactly the size fstat reported; fewer bytes means it was truncated.
+    // A regular file: at least the size fstat reported; fewer bytes means it was truncated.
     size_t expected = static_cast<size_t>(st.st_size);
     out.resize(expected);
     size_t got = 0;
@@ -85,21 +85,21 @@ std::vector<uint8_t> read_fd(int fd, const struct stat& st, const std::string& p
       }
       got += static_cast<size_t>(n);
     }
-  } else {
-    // A pipe or character device: read until end of file.
-    uint8_t buf[1 << 16];
-    for (;;) {
-      ssize_t n = ::read(fd, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        int err = errno;
-        close_noexcept(fd);
-        throw IOError(fmt::format("read_file: error reading '{}' after {} bytes: {}", path, out.size(),
-                                  errno_str(err)));
-      }
-      if (n == 0) break;
-      out.insert(out.end(), buf, buf + n);
+  }
+  // Then until end of file: pipes and character devices, files that report size 0 (/proc),
+  // files that grew since fstat.
+  uint8_t buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      close_noexcept(fd);
+      throw IOError(fmt::format("read_file: error reading '{}' after {} bytes: {}", path, out.size(),
+                                errno_str(err)));
     }
+    if (n == 0) break;
+    out.insert(out.end(), buf, buf + n);
   }
   close_noexcept(fd);
   return out;

@@ -52,6 +52,7 @@ class MappedFile {
 // On any failure before the rename, the temp file is removed and IOError is thrown; the
 // previous file at `path` is untouched. A process killed (SIGKILL, power loss) in the middle
 // leaves the previous file intact and at worst a stray "<path>.tmp.<pid>" next to it.
+// The temp name is per process: two threads of one process must not write the same path at once.
 void atomic_write_file(const std::string& path, const void* data, size_t size);
 void atomic_write_file(const std::string& path, const std::vector<uint8_t>& bytes);
 void atomic_write_file(const std::string& path, std::string_view bytes);

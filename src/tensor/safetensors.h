@@ -42,8 +42,8 @@ inline constexpr const char* kFormatKey = "format";
 
 // Writes `tensors` to `path` atomically (Note [atomic write] in file_io.h) with the checksum
 // above added to `metadata`. Tensors may have any layout and device: non-contiguous and CUDA
-// tensors are written from contiguous CPU copies (one at a time is not guaranteed: copies are
-// held until the file is written). Names must be non-empty and unique (FormatError otherwise);
+// tensors are written from contiguous CPU copies, all held until the file is written (the
+// checksum in the header covers the data, so the data is read twice: checksum, then write). Names must be non-empty and unique (FormatError otherwise);
 // data is laid out in the given order. A caller's "tessera.checksum" entry is replaced.
 // Throws IOError (file_io.h) when the file cannot be written; the previous file stays intact.
 void save(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,

@@ -129,6 +129,15 @@ TEST(FileIO, ReadFileFromAPipe) {
   EXPECT_EQ(std::string(bytes.begin(), bytes.end()), "streamed");
 }
 
+TEST(FileIO, ReadFileWhoseReportedSizeIsZero) {
+  // procfs files are regular files that report size 0 but have content.
+  if (!exists("/proc/self/status")) GTEST_SKIP() << "no /proc/self/status (not Linux?)";
+  auto bytes = read_file("/proc/self/status");
+  EXPECT_NE(std::string(bytes.begin(), bytes.end()).find("Name:"), std::string::npos);
+  MappedFile m("/proc/self/status");
+  EXPECT_GT(m.size(), 0u);
+}
+
 TEST(FileIO, AtomicWriteToAMissingDirectoryThrowsAndWritesNothing) {
   ScratchDir dir;
   expect_error<IOError>([&] { atomic_write_file(dir.file("no/such/dir/x.bin"), std::string_view("x")); },

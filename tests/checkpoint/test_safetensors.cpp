@@ -212,7 +212,8 @@ TEST(Safetensors, LoadErrorsForMissingFileAndDirectory) {
 TEST(Safetensors, ManyTensorsKeepTheirOrder) {
   ScratchDir dir;
   std::vector<std::pair<std::string, Tensor>> ts;
-  for (int i = 0; i < 300; ++i) ts.emplace_back(fmt::format("layers.{}.weight", 299 - i), sample({i % 4, 3}, kFloat32, i));
+  for (int i = 0; i < 300; ++i)
+    ts.emplace_back(fmt::format("layers.{}.weight", 299 - i), sample({i % 4, 3}, kFloat32, i));
   st::save(dir.file("m.safetensors"), ts);
   st::File f = st::load(dir.file("m.safetensors"));
   ASSERT_EQ(f.tensors.size(), ts.size());
@@ -298,4 +299,32 @@ print("python: ok")
   auto it = std::find_if(f.tensors.begin(), f.tensors.end(), [](const auto& e) { return e.first == "py.noncontig"; });
   ASSERT_NE(it, f.tensors.end());
   EXPECT_TRUE(same_tensor(it->second, tessera::arange(Scalar(6.0), TensorOptions(kFloat32)).reshape({2, 3}).t()));
+}
+
+// The intended use: a module's state_dict to a file and back into a fresh module.
+namespace {
+struct TinyNet : nn::Module {
+  Tensor w, b;
+  TinyNet() : nn::Module("TinyNet") {
+    w = register_parameter("weight", tessera::randn({3, 4}));
+    b = register_parameter("bias", tessera::randn({3}));
+    register_buffer("steps", tessera::scalar_tensor(0, kInt64));
+  }
+};
+}  // namespace
+
+TEST(Safetensors, ModuleStateDictRoundTrip) {
+  ScratchDir dir;
+  TinyNet a;
+  a.get("steps").fill_(41);
+  st::save(dir.file("net.safetensors"), a.state_dict(), {{"epoch", "3"}});
+  TinyNet b;  // different random weights
+  ASSERT_FALSE(b.w.equal(a.w));
+  st::File f = st::load(dir.file("net.safetensors"));
+  b.load_state_dict(f.tensors);
+  EXPECT_TRUE(same_tensor(b.w, a.w));
+  EXPECT_TRUE(same_tensor(b.b, a.b));
+  EXPECT_EQ(b.get("steps").item<int64_t>(), 41);
+  EXPECT_TRUE(b.w.requires_grad()) << "load_state_dict copies into the existing parameters";
+  EXPECT_EQ(f.metadata.at("epoch"), "3");
 }

@@ -61,7 +61,8 @@ echo "run_fuzz: fuzzing safetensors::parse for ${secs}s (corpus $corpus)"
 # shellcheck disable=SC2086  # FUZZ_ARGS is a list of flags
 "$bin" "$corpus" -dict="$root/tools/fuzz/safetensors.dict" -max_total_time="$secs" -max_len=16384 \
   -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 -artifact_prefix="$out/" ${FUZZ_ARGS:-} 2>&1 |
-  tee "$out/last_run.log" | grep -E "^#[0-9]+[[:space:]]+(INITED|DONE)|stat::|ERROR|SUMMARY|FINDING|crash-|Test unit written" 
+  tee "$out/last_run.log" |
+  grep -E "^#[0-9]+[[:space:]]+(INITED|DONE)|stat::|ERROR|SUMMARY|FINDING|crash-|Test unit written"
 rc="${PIPESTATUS[0]}"
 if [ "$rc" -ne 0 ]; then
   echo "run_fuzz: FINDING (exit $rc): see $out/last_run.log and the crash-* input in $out" >&2
