@@ -12,7 +12,8 @@
 //
 // Protocol: every measurement runs in its own process (a worker: this binary re-executed, or the
 // PyTorch script), so peak memory is per case. A worker builds the model and inputs, records
-// VmRSS, runs 2 warm-up steps and `steps` timed steps, and prints the median step time, the peak
+// VmRSS, runs 2 warm-up steps and `steps` timed steps, and prints the median step time (wall, and
+// CPU time of all threads, which other processes on the machine disturb less), the peak
 // resident memory above the pre-step baseline (VmHWM - VmRSS at baseline) and the last loss. The
 // driver interleaves tessera and PyTorch workers for `repeats` rounds (alternating who goes first)
 // and reports the medians over rounds. Parameters are a deterministic sin() pattern in both, so
@@ -30,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include <time.h>
 #include <unistd.h>
 
 #include "tessera/tensor/cpu/loops.h"
@@ -229,6 +231,20 @@ bool reset_peak_rss() {
   return bool(f);
 }
 
+double median(std::vector<double> v) {
+  if (v.empty()) return -1;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+// CPU time of the whole process (all threads), ms: robust to other processes on the machine
+// (wall time is not: a descheduled thread leaves its OpenMP team spinning at a barrier).
+double process_cpu_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) * 1e3 + double(ts.tv_nsec) * 1e-6;
+}
+
 int run_worker(const std::string& name, int steps) {
   Case c = make_case(name);
   reset_peak_rss();
@@ -242,15 +258,17 @@ int run_worker(const std::string& name, int steps) {
   };
   step();
   step();
-  std::vector<double> ms;
+  std::vector<double> ms, cpu_ms;
   for (int i = 0; i < steps; ++i) {
     auto t0 = std::chrono::steady_clock::now();
+    const double c0 = process_cpu_ms();
     step();
+    cpu_ms.push_back(process_cpu_ms() - c0);
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
-  std::sort(ms.begin(), ms.end());
   const int64_t peak_kb = status_kb("VmHWM");
-  std::printf("ms %.4f\npeak_mb %.2f\nloss %.6f\n", ms[ms.size() / 2], double(peak_kb - base_kb) / 1024.0, loss);
+  std::printf("ms %.4f\ncpu_ms %.4f\npeak_mb %.2f\nloss %.6f\n", median(ms), median(cpu_ms),
+              double(peak_kb - base_kb) / 1024.0, loss);
   return 0;
 }
 
@@ -265,12 +283,6 @@ Result run_process(const std::string& cmd) {
   while (std::fscanf(p, "%63s %lf", key, &v) == 2) r[key] = v;
   pclose(p);
   return r;
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return -1;
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
 }
 
 std::string self_exe() {
@@ -329,14 +341,18 @@ int main(int argc, char** argv) {
   std::printf("transformer block stacks, forward+backward, %d thread(s); medians of %d rounds x %d steps, tessera "
               "and PyTorch (tools/bench/block_torch.py) interleaved in separate processes\n",
               threads, repeats, steps);
-  std::printf("%-5s %12s %12s %8s %13s %13s %8s %11s %11s\n", "case", "tessera ms", "pytorch ms", "ratio",
-              "tessera MiB", "pytorch MiB", "ratio", "loss", "torch loss");
+  std::printf("wall ms: step time; cpu ms: CPU time of all threads per step (robust to load); MiB: peak RSS "
+              "above the pre-step baseline; ratio = tessera / PyTorch\n");
+  std::printf("%-5s %10s %10s %6s %10s %10s %6s %9s %9s %6s %10s %10s\n", "case", "tessera", "pytorch", "ratio",
+              "t cpu ms", "p cpu ms", "ratio", "t MiB", "p MiB", "ratio", "loss", "torch loss");
   for (const std::string& c : cases) {
     double tm = med(t_res[c], "ms"), pm = med(p_res[c], "ms");
+    double tc = med(t_res[c], "cpu_ms"), pc = med(p_res[c], "cpu_ms");
     double tb = med(t_res[c], "peak_mb"), pb = med(p_res[c], "peak_mb");
     double tl = med(t_res[c], "loss"), pl = med(p_res[c], "loss");
-    std::printf("%-5s %12.2f %12.2f %8.2f %13.1f %13.1f %8.2f %11.5f %11.5f\n", c.c_str(), tm, pm,
-                pm > 0 ? tm / pm : -1.0, tb, pb, pb > 0 ? tb / pb : -1.0, tl, pl);
+    auto ratio = [](double a, double b) { return b > 0 ? a / b : -1.0; };
+    std::printf("%-5s %10.2f %10.2f %6.2f %10.2f %10.2f %6.2f %9.1f %9.1f %6.2f %10.5f %10.5f\n", c.c_str(), tm, pm,
+                ratio(tm, pm), tc, pc, ratio(tc, pc), tb, pb, ratio(tb, pb), tl, pl);
   }
   return 0;
 }

@@ -2,8 +2,8 @@
 """PyTorch side of tools/bench/bench_block.cpp: the same transformer block stacks (same shapes,
 same deterministic parameters and inputs, same loss), one training step (forward + backward) in
 PyTorch eager, measured with the same protocol (one case per process; 2 warm-up steps, then the
-median of `steps` timed steps; peak RSS above the pre-step baseline, read from /proc/self/status
-after resetting VmHWM). Prints "key value" lines: ms, peak_mb, loss.
+median of `steps` timed steps, wall and process CPU time; peak RSS above the pre-step baseline, read from /proc/self/status
+after resetting VmHWM). Prints "key value" lines: ms, cpu_ms, peak_mb, loss.
 
 Usage: block_torch.py --case vit|llm|vlm [--threads N] [--steps N]
 """
@@ -185,13 +185,15 @@ def main():
 
     step()
     step()
-    ms = []
+    ms, cpu_ms = [], []
     for _ in range(args.steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         step()
+        cpu_ms.append((time.process_time() - c0) * 1e3)
         ms.append((time.perf_counter() - t0) * 1e3)
     peak_kb = status_kb("VmHWM")
     print("ms", statistics.median(ms))
+    print("cpu_ms", statistics.median(cpu_ms))
     print("peak_mb", (peak_kb - base_kb) / 1024.0)
     print("loss", last[0])
 
