@@ -217,7 +217,7 @@ TEST(Attention, ManyQueryBlocksMatchNaive) {
         Tensor q = raw::transpose(rnd({B, Sq, H, D}, dt, 21), 1, 2);
         Tensor k = raw::transpose(rnd({B, Sk, H, D}, dt, 22), 1, 2);
         Tensor v = raw::transpose(rnd({B, Sk, H, D}, dt, 23), 1, 2);
-        Tensor g = rnd({B, H, Sq, D}, dt, 24);
+        Tensor g = raw::transpose(rnd({B, Sq, H, D}, dt, 24), 1, 2);  // dout strided too
         const double scale = 0.4;
         auto [out, lse] = raw::scaled_dot_product_attention(q, k, v, causal, scale);
         auto [dq, dk, dv] = raw::scaled_dot_product_attention_backward(g, q, k, v, out, lse, causal, scale);
