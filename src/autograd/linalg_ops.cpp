@@ -40,7 +40,16 @@ variable_list matmul_backward(const Tensor& g, const Tensor& a, const Tensor& b,
   }
   if (need_b) {
     Tensor a2 = a1 ? a.unsqueeze(0) : a;
-    out[1] = sum_to(a2.transpose(-1, -2).matmul(g2), b2_sizes).reshape(b_sizes);
+    if (b_sizes.size() == 2 && a2.dim() > 2) {
+      // Note [weight gradient as one GEMM]: b is a matrix shared by every batch item of a
+      // ([..., M, K] @ [K, N], e.g. x @ W^T in a linear layer), so grad_b = sum over the batch of
+      // a_i^T g_i = a^T g with the batch folded into the rows: one [K, rows] x [rows, N] GEMM
+      // instead of a batched GEMM into a [batch, K, N] temporary and a reduction.
+      const int64_t K = a2.size(-1), N = g2.size(-1);
+      out[1] = a2.reshape({-1, K}).t().mm(g2.reshape({-1, N}));
+    } else {
+      out[1] = sum_to(a2.transpose(-1, -2).matmul(g2), b2_sizes).reshape(b_sizes);
+    }
   }
   return out;
 }

@@ -121,12 +121,14 @@ class Backend {
 
   // ---- attention ----
   // Fused scaled-dot-product attention (no S x S matrix is stored): q [B,H,Sq,D], k/v [B,H,Sk,D]
-  // (Sk >= 1), all contiguous and of one floating dtype; out [B,H,Sq,D] (contiguous, q's dtype);
-  // lse [B,H,Sq] (contiguous, float32; float64 for float64) = logsumexp_j of the scores
-  // s_ij = scale * q_i . k_j, where causal masks key j > query i (PyTorch's top-left alignment).
+  // (Sk >= 1), of one floating dtype; out [B,H,Sq,D] (q's dtype); lse [B,H,Sq] (contiguous,
+  // float32; float64 for float64) = logsumexp_j of the scores s_ij = scale * q_i . k_j, where
+  // causal masks key j > query i (PyTorch's top-left alignment). q/k/v/dout/out and the outputs
+  // out/dq/dk/dv may have any strides with unit stride along D and stride(2) >= D (or S == 1);
+  // a backend copies what its kernel cannot use (the CPU one reads and writes them in place).
   virtual void attention(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
                          bool causal, double scale);
-  // dq/dk/dv (contiguous, q's dtype) from dout, the forward inputs and its out and lse.
+  // dq/dk/dv (q's dtype) from dout, the forward inputs and its out and lse.
   virtual void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout,
                                   const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
                                   const Tensor& lse, bool causal, double scale);

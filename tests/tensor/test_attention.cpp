@@ -162,6 +162,88 @@ TEST(Attention, BackwardReducedPrecisionMatchesFloat64) {
   }
 }
 
+namespace {
+// dq, dk, dv of sum(out * g) from the explicit float64 formulas (P from naive scores):
+// dV = P^T g, dP = g V^T, dS = P (dP - rowsum(dP P)) * scale, dQ = dS K, dK = dS^T Q.
+void naive_backward(const std::vector<double>& q, const std::vector<double>& k, const std::vector<double>& v,
+                    const std::vector<double>& g, int64_t BH, int64_t Sq, int64_t Sk, int64_t D, bool causal,
+                    double scale, std::vector<double>& dq, std::vector<double>& dk, std::vector<double>& dv) {
+  dq.assign(size_t(BH * Sq * D), 0.0);
+  dk.assign(size_t(BH * Sk * D), 0.0);
+  dv.assign(size_t(BH * Sk * D), 0.0);
+  for (int64_t b = 0; b < BH; ++b)
+    for (int64_t i = 0; i < Sq; ++i) {
+      const double* qi = &q[size_t((b * Sq + i) * D)];
+      const double* gi = &g[size_t((b * Sq + i) * D)];
+      std::vector<double> p(size_t(Sk), 0.0), dp(size_t(Sk), 0.0);
+      double m = -INFINITY;
+      for (int64_t j = 0; j < Sk; ++j) {
+        if (causal && j > i) continue;
+        double d = 0;
+        for (int64_t c = 0; c < D; ++c) d += qi[c] * k[size_t((b * Sk + j) * D + c)];
+        p[size_t(j)] = d * scale;
+        m = std::max(m, p[size_t(j)]);
+      }
+      double l = 0;
+      for (int64_t j = 0; j < Sk; ++j) {
+        p[size_t(j)] = (causal && j > i) ? 0.0 : std::exp(p[size_t(j)] - m);
+        l += p[size_t(j)];
+      }
+      double rowsum = 0;
+      for (int64_t j = 0; j < Sk; ++j) {
+        p[size_t(j)] /= l;
+        for (int64_t c = 0; c < D; ++c) dp[size_t(j)] += gi[c] * v[size_t((b * Sk + j) * D + c)];
+        rowsum += dp[size_t(j)] * p[size_t(j)];
+      }
+      for (int64_t j = 0; j < Sk; ++j) {
+        const double ds = p[size_t(j)] * (dp[size_t(j)] - rowsum) * scale;
+        for (int64_t c = 0; c < D; ++c) {
+          dv[size_t((b * Sk + j) * D + c)] += p[size_t(j)] * gi[c];
+          dq[size_t((b * Sq + i) * D + c)] += ds * k[size_t((b * Sk + j) * D + c)];
+          dk[size_t((b * Sk + j) * D + c)] += ds * qi[c];
+        }
+      }
+    }
+}
+}  // namespace
+
+TEST(Attention, ManyQueryBlocksMatchNaive) {
+  // Longer sequences than one query block of the CPU kernel (Note [cpu blocked attention]: 128
+  // rows), Sq < Sk and Sq > Sk, causal or not, non-contiguous inputs, float64 and float32.
+  for (DType dt : {kFloat64, kFloat32, kBFloat16})
+    for (auto [Sq, Sk] : {std::pair<int64_t, int64_t>{300, 300}, {261, 140}, {129, 390}, {1, 257}})
+      for (bool causal : {false, true}) {
+        const int64_t B = 1, H = 3, D = 12;
+        Tensor q = raw::transpose(rnd({B, Sq, H, D}, dt, 21), 1, 2);
+        Tensor k = raw::transpose(rnd({B, Sk, H, D}, dt, 22), 1, 2);
+        Tensor v = raw::transpose(rnd({B, Sk, H, D}, dt, 23), 1, 2);
+        Tensor g = raw::transpose(rnd({B, Sq, H, D}, dt, 24), 1, 2);  // dout strided too
+        const double scale = 0.4;
+        auto [out, lse] = raw::scaled_dot_product_attention(q, k, v, causal, scale);
+        auto [dq, dk, dv] = raw::scaled_dot_product_attention_backward(g, q, k, v, out, lse, causal, scale);
+        std::vector<double> wo, wl, wdq, wdk, wdv;
+        naive(vals(q), vals(k), vals(v), B * H, Sq, Sk, D, causal, scale, wo, wl);
+        naive_backward(vals(q), vals(k), vals(v), vals(g), B * H, Sq, Sk, D, causal, scale, wdq, wdk, wdv);
+        const double tol = dt == kFloat64 ? 1e-12 : dt == kFloat32 ? 2e-5 : 3e-2;
+        // Gradients can be exactly zero (one visible key: dS = P (dP - dP) = 0), so errors are
+        // relative to the larger of the reference's norm and an O(1)-per-element scale.
+        auto grad_err = [](const std::vector<double>& got, const std::vector<double>& want) {
+          double num = 0, den = 0;
+          for (size_t i = 0; i < got.size(); ++i) {
+            num += (got[i] - want[i]) * (got[i] - want[i]);
+            den += want[i] * want[i];
+          }
+          return std::sqrt(num / std::max(den, 1e-2 * double(got.size())));
+        };
+        std::string tag = fmt::format("{} Sq={} Sk={}{}", dtype_name(dt), Sq, Sk, causal ? " causal" : "");
+        EXPECT_LT(rel_err(vals(out), wo), tol) << tag;
+        EXPECT_LT(rel_err(vals(lse), wl), dt == kFloat64 ? 1e-12 : 1e-5) << tag;
+        EXPECT_LT(grad_err(vals(dq), wdq), tol) << tag;
+        EXPECT_LT(grad_err(vals(dk), wdk), tol) << tag;
+        EXPECT_LT(grad_err(vals(dv), wdv), tol) << tag;
+      }
+}
+
 TEST(Attention, ErrorsNameTheOp) {
   Tensor q = rnd({1, 1, 4, 8}, kFloat32, 1);
   auto expect_throw = [](auto f, const std::string& what) {

@@ -9,6 +9,7 @@
 #include <random>
 
 #include "tessera/tensor/cpu/blas.h"
+#include "tessera/tensor/cpu/loops.h"
 #include "tessera/tensor/raw.h"
 #include "tessera/tessera.h"
 
@@ -261,6 +262,28 @@ TEST(Matmul, LargeAcrossKernelBlocks) {
   check_matmul(ha, hb, "bfloat16 1030x40x1027");
   Tensor ia = random_tensor({9, 270}, kInt32, 5), ib = random_tensor({270, 515}, kInt32, 6);
   check_matmul(ia, ib, "int32 9x270x515");
+}
+
+TEST(Matmul, WorkSplitAcrossThreads) {
+  // Note [gemm work split]: batch x row/column parts over 1-3 threads, odd sizes, transposed and
+  // sliced operands, odd and even batch counts, row splits (M >= N) and column splits (N > M).
+  const int saved = cpu::num_threads();
+  for (int threads : {1, 2, 3}) {
+    cpu::set_num_threads(threads);
+    for (DType dt : {kFloat32, kFloat64, kBFloat16}) {
+      std::string tag = fmt::format("{} threads {}", dtype_name(dt), threads);
+      check_matmul(random_tensor({131, 67}, dt, 1), random_tensor({67, 45}, dt, 2), "rows " + tag);
+      check_matmul(random_tensor({37, 67}, dt, 3), random_tensor({67, 203}, dt, 4), "columns " + tag);
+      check_matmul(random_tensor({3, 97, 50}, dt, 5), random_tensor({3, 50, 61}, dt, 6), "batch 3 " + tag);
+      check_matmul(random_tensor({4, 61, 50}, dt, 7), random_tensor({4, 50, 97}, dt, 8), "batch 4 " + tag);
+      check_matmul(random_tensor({67, 131}, dt, 9).t(), random_tensor({45, 67}, dt, 10).t(), "transposed " + tag);
+      Tensor wide = random_tensor({99, 160}, dt, 11);
+      check_matmul(wide.slice(1, 3, 70), random_tensor({67, 129}, dt, 12), "sliced " + tag);
+      // x [B, S, in] @ W[out, in]^T, the linear layer's layout (rows folded over the batch)
+      check_matmul(random_tensor({5, 33, 48}, dt, 13), random_tensor({70, 48}, dt, 14).t(), "linear " + tag);
+    }
+  }
+  cpu::set_num_threads(saved);
 }
 
 TEST(Matmul, IntegersAreExactAndWrapLikeTheirType) {

@@ -47,6 +47,8 @@ int main(int argc, char** argv) {
     std::printf("%-8s %5lldx%5lldx%5lld  tessera %7.1f GFLOP/s", std::string(dtype_name(c.dtype)).c_str(),
                 (long long)c.m, (long long)c.k, (long long)c.n, flop / t * 1e-9);
     if (blas && c.dtype == kFloat32) {
+      // OpenBLAS's own threads for the direct calls; tessera keeps it at 1 (Note [one thread pool]).
+      blas->set_num_threads(threads);
       Tensor out = empty({c.m, c.n});
       double td = best_seconds(reps, [&] {
         blas->sgemm(101, 111, 111, int(c.m), int(c.n), int(c.k), 1.0f, a.data_ptr<float>(), int(c.k),
@@ -58,6 +60,7 @@ int main(int argc, char** argv) {
         blas->sgemm(101, 111, 111, int(c.m), int(c.n), int(c.k), 1.0f, a.data_ptr<float>(), int(c.k),
                     b.data_ptr<float>(), int(c.n), 0.0f, fresh.data_ptr<float>(), int(c.n));
       });
+      blas->set_num_threads(1);
       std::printf("  direct cblas_sgemm %7.1f GFLOP/s (fresh output %7.1f)  ratio %.3f (%.3f)", flop / td * 1e-9,
                   flop / tf * 1e-9, td / t, tf / t);
     }

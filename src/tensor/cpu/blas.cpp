@@ -34,6 +34,17 @@ namespace tessera::cpu {
 // against 31-37 ms with a 2^14-cycle timeout. So we set OPENBLAS_THREAD_TIMEOUT=14 (unless the
 // user set it): workers still stay hot between the back-to-back GEMMs of a batched matmul, and
 // sleep a few microseconds after the last one.
+//
+// Note [one thread pool]
+// OpenBLAS (Debian's pthread build) has its own worker threads; tessera's kernels run on
+// OpenMP's. Two pools on the same cores fight: after each OpenMP region libgomp's workers spin
+// (GOMP_SPINCOUNT) while OpenBLAS's workers want the cores, and the other way round. Measured on
+// the 2-core machine under load (tools/bench/bench_block, ViT block stack, 2 threads): 80% of
+// the samples were libgomp spinning, and the step took 1.6-1.7 s against 0.24 s with
+// OMP_WAIT_POLICY=passive. So OpenBLAS always runs single-threaded (set once at load) and the
+// gemm primitive splits its work (batch items x row or column blocks) over tessera's OpenMP
+// threads itself (cpu/gemm.cpp), each block one single-threaded sgemm/dgemm: one pool, as
+// PyTorch has with MKL on OpenMP.
 
 namespace {
 
@@ -41,7 +52,6 @@ std::once_flag g_load_once;
 OpenBlasApi g_api;
 bool g_loaded = false;
 std::atomic<bool> g_enabled{true};
-std::atomic<int> g_blas_threads{0};
 
 void load() {
 #ifdef TESSERA_HAVE_OPENBLAS
@@ -67,6 +77,7 @@ void load() {
   }
   // The cblas enums tessera passes as ints.
   static_assert(CblasRowMajor == 101 && CblasNoTrans == 111 && CblasTrans == 112);
+  g_api.set_num_threads(1);  // Note [one thread pool]
   g_loaded = true;
 #else
   fmt::print(stderr, "tessera: built without OpenBLAS (-Dblas=none); matmul uses the built-in CPU kernel\n");
@@ -91,8 +102,6 @@ const OpenBlasApi* openblas() {
   if (!g_enabled.load(std::memory_order_relaxed)) return nullptr;
   std::call_once(g_load_once, load);
   if (!g_loaded) return nullptr;
-  int want = num_threads();
-  if (g_blas_threads.exchange(want, std::memory_order_relaxed) != want) g_api.set_num_threads(want);
   return &g_api;
 }
 

@@ -20,7 +20,8 @@ struct OpenBlasApi {
 };
 
 // The loaded library, or nullptr when it could not be loaded (logged once) or was disabled.
-// Before returning it, sets OpenBLAS's thread count to cpu::num_threads() if that changed.
+// OpenBLAS runs single-threaded: the gemm primitive parallelises over OpenMP threads itself
+// (Note [one thread pool]); a caller that changes set_num_threads must restore 1.
 const OpenBlasApi* openblas();
 
 // OpenBLAS's name for the kernels it runs ("SkylakeX", "Haswell", ...), or "none" when gemm

@@ -4,11 +4,13 @@
 #include <algorithm>
 #include <climits>
 #include <memory>
+#include <numeric>
 #include <type_traits>
 #include <vector>
 
 #include "tessera/tensor/cpu/blas.h"
 #include "tessera/tensor/cpu/cpu_backend.h"
+#include "tessera/tensor/cpu/gemm_serial.h"
 #include "tessera/tensor/cpu/loops.h"
 #include "tessera/tensor/gemm_layout.h"
 
@@ -116,7 +118,8 @@ bool fits_blas(int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb) {
   return m <= INT_MAX && n <= INT_MAX && k <= INT_MAX && lda <= INT_MAX && ldb <= INT_MAX;
 }
 
-// float32/float64: OpenBLAS when loaded, else the built-in kernel.
+// float32/float64: OpenBLAS when loaded (single-threaded, Note [one thread pool]), else the
+// built-in kernel. Runs on the calling thread; gemm_parallel splits a product over threads.
 template <typename T>
 void float_gemm(int64_t M, int64_t N, int64_t K, double alpha, Mat<T> A, Mat<T> B, double beta, T* C, int64_t ldc) {
   const OpenBlasApi* blas = openblas();
@@ -136,6 +139,53 @@ void float_gemm(int64_t M, int64_t N, int64_t K, double alpha, Mat<T> A, Mat<T> 
     return;
   }
   builtin_gemm<T, T>(M, N, K, alpha, A, B, beta, C, ldc);
+}
+
+// Note [gemm work split]
+// gemm_parallel runs `batch` products C_b[M, N] = alpha A_b B_b + beta C_b on tessera's OpenMP
+// threads (Note [one thread pool]). The work is cut into batch x parts items, each one
+// single-threaded float_gemm: parts = threads / gcd(batch, threads) (so the item count is a
+// multiple of the thread count and every thread gets the same share), each part a block of
+// rows of C (of columns when N > M, so the blocks stay large). Products under kSerialFlops run
+// on the calling thread. A part never has fewer than kMinPart rows/columns (fewer parts then).
+template <typename T>
+void gemm_parallel(int64_t batch, int64_t M, int64_t N, int64_t K, double alpha, const T* pa, int64_t sa, int64_t ars,
+                   int64_t acs, const T* pb, int64_t sb, int64_t brs, int64_t bcs, double beta, T* pc, int64_t sc,
+                   int64_t ldc) {
+  constexpr double kSerialFlops = 2.0 * 48 * 48 * 48;
+  constexpr int64_t kMinPart = 16;
+  auto item = [&](int64_t bi, int64_t r0, int64_t r1, bool by_rows) {
+    const T* a = pa + bi * sa;
+    const T* b = pb + bi * sb;
+    T* c = pc + bi * sc;
+    if (by_rows) {
+      float_gemm<T>(r1 - r0, N, K, alpha, Mat<T>{a + r0 * ars, ars, acs}, Mat<T>{b, brs, bcs}, beta, c + r0 * ldc,
+                    ldc);
+    } else {
+      float_gemm<T>(M, r1 - r0, K, alpha, Mat<T>{a, ars, acs}, Mat<T>{b + r0 * bcs, brs, bcs}, beta, c + r0, ldc);
+    }
+  };
+  const int threads = num_threads();
+  const double flops = 2.0 * double(batch) * double(M) * double(N) * double(K);
+  if (threads <= 1 || omp_in_parallel() || flops < kSerialFlops || batch * std::max(M, N) < 2) {
+    for (int64_t bi = 0; bi < batch; ++bi) item(bi, 0, M, true);
+    return;
+  }
+  const bool by_rows = M >= N;
+  const int64_t extent = by_rows ? M : N;
+  int64_t parts = threads / std::gcd(int64_t(threads), batch);
+  parts = std::max<int64_t>(1, std::min(parts, extent / kMinPart));
+  const int64_t items = batch * parts;
+  const int team = int(std::min<int64_t>(threads, items));
+#pragma omp parallel num_threads(team)
+  {
+    const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
+    const int64_t i0 = items * tid / nt, i1 = items * (tid + 1) / nt;
+    for (int64_t it = i0; it < i1; ++it) {
+      const int64_t bi = it / parts, part = it % parts;
+      item(bi, extent * part / parts, extent * (part + 1) / parts, by_rows);
+    }
+  }
 }
 
 // bfloat16/float16: panels of A and B converted to float32, multiplied by the float32 gemm into
@@ -161,8 +211,7 @@ void half_gemm(int64_t M, int64_t N, int64_t K, double alpha, Mat<T> A, Mat<T> B
           for (int64_t k = 0; k < K; ++k) af[size_t(i * K + k)] = float(A.at(m0 + i, k));
         }
       });
-      float_gemm<float>(mb, nb, K, alpha, Mat<float>{af.get(), K, 1}, Mat<float>{bf.get(), nb, 1}, 0.0, cf.get(),
-                        nb);
+      gemm_parallel<float>(1, mb, nb, K, alpha, af.get(), 0, K, 1, bf.get(), 0, nb, 1, 0.0, cf.get(), 0, nb);
       const float b = float(beta);
       parallel_for(mb, nb, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) {
@@ -181,6 +230,31 @@ void half_gemm(int64_t M, int64_t N, int64_t K, double alpha, Mat<T> A, Mat<T> B
 
 }  // namespace
 
+namespace {
+template <typename T>
+void gemm_serial_impl(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                      const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+    return;
+  }
+  Mat<T> a = trans_a ? Mat<T>{A, 1, lda} : Mat<T>{A, lda, 1};
+  Mat<T> b = trans_b ? Mat<T>{B, 1, ldb} : Mat<T>{B, ldb, 1};
+  float_gemm<T>(M, N, K, double(alpha), a, b, double(beta), C, ldc);
+}
+}  // namespace
+
+void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                 int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  gemm_serial_impl<float>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
+                 int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
+  gemm_serial_impl<double>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 void CpuBackend::gemm(const Tensor& out, const Tensor& a, const Tensor& b, double alpha, double beta) {
   TESSERA_INTERNAL_ASSERT(out.dim() == 3 && a.dim() == 3 && b.dim() == 3, "gemm expects 3-D operands");
   TESSERA_INTERNAL_ASSERT(out.is_contiguous(), "gemm: out must be contiguous");
@@ -195,6 +269,13 @@ void CpuBackend::gemm(const Tensor& out, const Tensor& a, const Tensor& b, doubl
     const T* pa = a.data_ptr<T>();
     const T* pb = b.data_ptr<T>();
     T* pc = out.data_ptr<T>();
+    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+      if (K > 0) {
+        gemm_parallel<T>(batch, M, N, K, alpha, pa, a.stride(0), a.stride(1), a.stride(2), pb, b.stride(0), b.stride(1),
+                         b.stride(2), beta, pc, M * N, N);
+        return;
+      }
+    }
     for (int64_t i = 0; i < batch; ++i) {
       Mat<T> A{pa + i * a.stride(0), a.stride(1), a.stride(2)};
       Mat<T> B{pb + i * b.stride(0), b.stride(1), b.stride(2)};

@@ -1,6 +1,9 @@
 // raw::scaled_dot_product_attention (+ backward): validates q/k/v (4-D [B,H,S,D], one floating
-// dtype and device, equal head dims, what the device's kernel supports), makes them contiguous,
-// allocates out/lse (or dq/dk/dv) and calls Backend::attention / attention_backward.
+// dtype and device, equal head dims, what the device's kernel supports),
+// allocates out/lse (or dq/dk/dv) and calls Backend::attention / attention_backward. Operands are
+// passed with their strides when the primitives can read them (copied otherwise), and the CPU
+// output is laid out [B, S, H, D] (Note [attention output layout]).
+#include <algorithm>
 #include <cmath>
 
 #include "tessera/tensor/error.h"
@@ -41,16 +44,34 @@ double scale_of(std::optional<double> scale, const Tensor& q) {
   return scale ? *scale : 1.0 / std::sqrt(double(q.size(3)));
 }
 DType lse_dtype(DType t) { return t == kFloat64 ? kFloat64 : kFloat32; }
+
+// What the attention primitives read in place (Backend::attention): unit stride along D and
+// non-overlapping rows; anything else is copied.
+Tensor operand(const Tensor& t) {
+  const bool unit_d = t.size(3) <= 1 || t.stride(3) == 1;
+  const bool rows_ok = t.size(2) <= 1 || t.stride(2) >= std::max<int64_t>(t.size(3), 1);
+  return unit_d && rows_ok ? t : contiguous(t);
+}
+
+// Note [attention output layout]
+// On the CPU the output [B, H, Sq, D] is allocated in [B, Sq, H, D] memory order (a transposed
+// view), as PyTorch's CPU flash attention does: the usual next step, out.transpose(1, 2)
+// .reshape({B, Sq, H * D}), is then a view instead of a copy. The CUDA kernel writes [B, H, Sq, D]
+// contiguously, so there the output stays contiguous.
+Tensor alloc_out(const Tensor& q) {
+  if (!q.is_cpu()) return empty(q.sizes(), q.options());
+  return transpose(empty({q.size(0), q.size(2), q.size(1), q.size(3)}, q.options()), 1, 2);
+}
 }  // namespace
 
 std::tuple<Tensor, Tensor> scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                                         bool is_causal, std::optional<double> scale) {
   const char* op = "scaled_dot_product_attention";
   check_qkv(op, q, k, v);
-  Tensor out = empty(q.sizes(), q.options());
+  Tensor out = alloc_out(q);
   Tensor lse = empty({q.size(0), q.size(1), q.size(2)}, TensorOptions(lse_dtype(q.dtype())).device(q.device()));
   if (lse.numel() == 0) return {out, lse};
-  backend_for(q).attention(out, lse, contiguous(q), contiguous(k), contiguous(v), is_causal, scale_of(scale, q));
+  backend_for(q).attention(out, lse, operand(q), operand(k), operand(v), is_causal, scale_of(scale, q));
   return {out, lse};
 }
 
@@ -81,8 +102,8 @@ std::tuple<Tensor, Tensor, Tensor> scaled_dot_product_attention_backward(const T
     fill_(dv, 0);
     return {dq, dk, dv};
   }
-  backend_for(q).attention_backward(dq, dk, dv, contiguous(dout), contiguous(q), contiguous(k), contiguous(v),
-                                    contiguous(out), contiguous(lse), is_causal, scale_of(scale, q));
+  backend_for(q).attention_backward(dq, dk, dv, operand(dout), operand(q), operand(k), operand(v), operand(out),
+                                    contiguous(lse), is_causal, scale_of(scale, q));
   return {dq, dk, dv};
 }
 
