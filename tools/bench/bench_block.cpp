@@ -34,10 +34,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/bench_process.h"
 #include "tessera/tensor/cpu/loops.h"
 #include "tessera/tessera.h"
 
 using namespace tessera;
+using namespace tessera::tools;
 
 namespace {
 
@@ -213,38 +215,6 @@ Case make_case(const std::string& name) {
   return c;
 }
 
-// ---- memory (Linux /proc/self/status, kB) ----
-int64_t status_kb(const char* key) {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  const size_t n = std::strlen(key);
-  while (std::getline(f, line)) {
-    if (line.compare(0, n, key) == 0 && line.size() > n && line[n] == ':') return std::atoll(line.c_str() + n + 1);
-  }
-  return -1;
-}
-// Resets VmHWM to the current RSS (Linux >= 4.0); returns whether it worked.
-bool reset_peak_rss() {
-  std::ofstream f("/proc/self/clear_refs");
-  if (!f) return false;
-  f << "5";
-  return bool(f);
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return -1;
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
-
-// CPU time of the whole process (all threads), ms: robust to other processes on the machine
-// (wall time is not: a descheduled thread leaves its OpenMP team spinning at a barrier).
-double process_cpu_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return double(ts.tv_sec) * 1e3 + double(ts.tv_nsec) * 1e-6;
-}
-
 int run_worker(const std::string& name, int steps) {
   Case c = make_case(name);
   reset_peak_rss();
@@ -270,27 +240,6 @@ int run_worker(const std::string& name, int steps) {
   std::printf("ms %.4f\ncpu_ms %.4f\npeak_mb %.2f\nloss %.6f\n", median(ms), median(cpu_ms),
               double(peak_kb - base_kb) / 1024.0, loss);
   return 0;
-}
-
-using Result = std::map<std::string, double>;
-
-Result run_process(const std::string& cmd) {
-  Result r;
-  FILE* p = popen((cmd + " 2>/dev/null").c_str(), "r");
-  if (!p) return r;
-  char key[64];
-  double v;
-  while (std::fscanf(p, "%63s %lf", key, &v) == 2) r[key] = v;
-  pclose(p);
-  return r;
-}
-
-std::string self_exe() {
-  char buf[4096];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  if (n <= 0) return "bench_block";
-  buf[n] = 0;
-  return buf;
 }
 
 }  // namespace
@@ -319,25 +268,20 @@ int main(int argc, char** argv) {
   }
   std::vector<std::string> cases = which == "all" ? std::vector<std::string>{"vit", "llm", "vlm"}
                                                   : std::vector<std::string>{which};
-  const std::string ours = self_exe() + " --worker --threads " + std::to_string(threads) + " --steps " +
+  const std::string ours = self_exe("bench_block") + " --worker --threads " + std::to_string(threads) + " --steps " +
                            std::to_string(steps) + " --case ";
   const std::string theirs = "python3 " + std::string(TESSERA_BLOCK_TORCH_REF) + " --threads " +
                              std::to_string(threads) + " --steps " + std::to_string(steps) + " --case ";
-  std::map<std::string, std::vector<Result>> t_res, p_res;
+  std::map<std::string, std::vector<KeyValues>> t_res, p_res;
   for (int r = 0; r < repeats; ++r) {
     for (const std::string& c : cases) {
       const bool torch_first = torch && (r % 2 == 1);
-      if (torch_first) p_res[c].push_back(run_process(theirs + c));
-      t_res[c].push_back(run_process(ours + c));
-      if (torch && !torch_first) p_res[c].push_back(run_process(theirs + c));
+      if (torch_first) p_res[c].push_back(run_worker_process(theirs + c));
+      t_res[c].push_back(run_worker_process(ours + c));
+      if (torch && !torch_first) p_res[c].push_back(run_worker_process(theirs + c));
     }
   }
-  auto med = [](const std::vector<Result>& rs, const char* key) {
-    std::vector<double> v;
-    for (const Result& r : rs)
-      if (r.count(key)) v.push_back(r.at(key));
-    return median(v);
-  };
+  auto med = [](const std::vector<KeyValues>& rs, const char* key) { return median_of(rs, key); };
   std::printf("transformer block stacks, forward+backward, %d thread(s); medians of %d rounds x %d steps, tessera "
               "and PyTorch (tools/bench/block_torch.py) interleaved in separate processes\n",
               threads, repeats, steps);

@@ -194,12 +194,12 @@ Recipe builtin_recipe(const std::string& name) {
     r.model = model;
     r.image_size = 30;
     r.max_text_len = 60;
-    r.steps = 1500;
+    r.steps = 3000;
     r.batch_size = 32;
     r.lr = 3e-3;
-    r.warmup_steps = 50;
+    r.warmup_steps = 100;
     r.heldout_size = 256;
-    r.eval_every = 500;
+    r.eval_every = 1000;
     r.checkpoint_every = 250;
     r.log_every = 25;
     return r;
