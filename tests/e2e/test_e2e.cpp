@@ -1,7 +1,9 @@
 // e2e: a small VLM trains on the synthetic shapes captioning task through the same Trainer as `tessera
 // train`, and its held-out loss falls below a stated threshold (issue 4's acceptance). The model and step
 // count are sized to finish in a few minutes on a 2-core CI machine; the README's main job (recipe
-// tiny-vlm) is the long version of this run. Thresholds: see docs/training.md (measured values there).
+// tiny-vlm) is the long version of this run. The threshold (0.2 nats per caption token) is below what a
+// model that ignores the image can reach (~0.3: the captions' language prior), so passing it means the
+// model reads the images; docs/training.md has the measured values.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -18,11 +20,12 @@ namespace {
 
 constexpr double kHeldOutLossThreshold = E2E_LOSS_THRESHOLD;
 
-// The README recipe's model and data (recipe tiny-vlm), shortened to E2E_STEPS steps of batch 16.
+// The README recipe's model and data (recipe tiny-vlm), shortened to E2E_STEPS steps of batch 32, on one
+// thread (meson runs test binaries in parallel; one thread each keeps the cores from being oversubscribed).
 train::Recipe e2e_recipe() {
-  json j = {{"base", "tiny-vlm"}, {"name", "e2e"},   {"steps", E2E_STEPS}, {"batch_size", 16},
+  json j = {{"base", "tiny-vlm"}, {"name", "e2e"},   {"steps", E2E_STEPS}, {"batch_size", 32},
             {"warmup_steps", 20}, {"heldout_size", 128}, {"eval_every", 0}, {"checkpoint_every", 0},
-            {"log_every", 50}};
+            {"log_every", 50},    {"threads", 1}};
   return train::Recipe::from_json(j, "e2e recipe");
 }
 
