@@ -3,6 +3,7 @@
 // load + N-K steps == N steps, bitwise), and the metrics log.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -62,8 +63,8 @@ TEST(Recipe, JsonRoundTripAndBuiltins) {
     train::Recipe back = train::Recipe::from_json(r.to_json(), name);
     EXPECT_EQ(back.to_json(), r.to_json()) << name;
   }
-  train::Recipe r = train::Recipe::from_json(json{{"base", "tiny-vlm"}, {"steps", 70}}, "x.json");
-  EXPECT_EQ(r.steps, 70);
+  train::Recipe r = train::Recipe::from_json(json{{"base", "tiny-vlm"}, {"steps", 700}}, "x.json");
+  EXPECT_EQ(r.steps, 700);
   EXPECT_EQ(r.batch_size, train::builtin_recipe("tiny-vlm").batch_size);
 }
 
@@ -201,4 +202,33 @@ TEST(Trainer, ResumeWithoutCheckpointIsAClearError) {
   EXPECT_NE(error_of([&] { train::Trainer t(tiny_recipe(2), o); }).find("--resume: no checkpoint at"),
             std::string::npos);
   fs::remove_all(dir);
+}
+
+// Mixed precision through the trainer: bf16 autocast, and fp16 autocast with the dynamic loss scaler
+// (its state goes into the checkpoint and comes back on resume).
+TEST(Trainer, MixedPrecisionRecipesTrain) {
+  for (const char* precision : {"bf16", "fp16"}) {
+    std::string dir = temp_dir(std::string("amp_") + precision);
+    json j = tiny_recipe(6).to_json();
+    j["precision"] = precision;
+    train::TrainerOptions o;
+    o.out_dir = dir;
+    o.quiet = true;
+    o.stop_after = 3;
+    {
+      train::Trainer t(train::Recipe::from_json(j, "amp recipe"), o);
+      double before = t.evaluate().loss;
+      auto res = t.run();
+      EXPECT_EQ(res.steps_done, 3) << precision;
+      EXPECT_TRUE(std::isfinite(res.final_loss)) << precision;
+      EXPECT_LT(t.evaluate().loss, before) << precision;
+    }
+    auto c = train::load_training_checkpoint(dir + "/checkpoint.safetensors");
+    EXPECT_EQ(c.scaler.empty(), std::string(precision) != "fp16") << precision;
+    o.resume = true;
+    o.stop_after = -1;
+    train::Trainer t(train::Recipe::from_json(j, "amp recipe"), o);
+    EXPECT_EQ(t.run().steps_done, 6) << precision;
+    fs::remove_all(dir);
+  }
 }

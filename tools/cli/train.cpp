@@ -67,6 +67,11 @@ void run_train(const TrainArgs& a) {
     }
   }
   train::Trainer trainer(r, o);
+  if (trainer.step() >= r.steps) {
+    fmt::print("the run in {}/ already finished at step {} of {}; pass --steps N (N > {}) to train further\n",
+               o.out_dir, trainer.step(), r.steps, trainer.step());
+    return;
+  }
   train::TrainResult res = trainer.run();
   fmt::print("done: {} steps, final loss {:.4f}, {:.0f} tokens/s; checkpoint and metrics in {}/\n", res.steps_done,
              res.final_loss, res.tokens_per_second, o.out_dir);

@@ -159,7 +159,7 @@ TrainResult Trainer::run() {
   ProgressBar bar(r.steps, s.step, r.log_every, stdout);
   if (!s.options.quiet) {
     bar.message(fmt::format("tessera train: recipe '{}', model {} ({:.2f}M parameters), {} steps of batch {}, {} on {}",
-                            r.name, r.model.is_string() ? r.model.get<std::string>() : "custom",
+                            r.name, r.model.is_string() ? "preset " + r.model.get<std::string>() : std::string("from the recipe"),
                             double(s.model->num_parameters()) / 1e6, r.steps, r.batch_size, r.precision,
                             s.device.str()));
   }
