@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/bench_process.h"
 #include "common/timing.h"
 #include "tessera/nn/nn.h"
 #include "tessera/tensor/cpu/loops.h"
@@ -33,15 +34,7 @@ std::shared_ptr<nn::TransformerBlock> make_block(bool llama) {
 }
 
 std::vector<std::pair<std::string, double>> torch_numbers(int threads) {
-  std::vector<std::pair<std::string, double>> out;
-  std::string cmd = "python3 " + std::string(TESSERA_LAYERS_TORCH_REF) + " " + std::to_string(threads) + " 2>/dev/null";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char key[64];
-  double v;
-  while (std::fscanf(p, "%63s %lf", key, &v) == 2) out.emplace_back(key, v);
-  pclose(p);
-  return out;
+  return tools::read_key_values("python3 " + std::string(TESSERA_LAYERS_TORCH_REF) + " " + std::to_string(threads));
 }
 
 }  // namespace

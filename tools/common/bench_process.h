@@ -13,6 +13,7 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tessera::tools {
@@ -51,15 +52,23 @@ inline double process_cpu_ms() {
 
 using KeyValues = std::map<std::string, double>;
 
-// Runs `cmd` and collects the "key value" lines it prints (stderr discarded).
-inline KeyValues run_worker_process(const std::string& cmd) {
-  KeyValues r;
+// Runs `cmd` and returns the "key value" lines it prints, in order (stderr discarded; empty when the
+// command cannot start, e.g. no python3).
+inline std::vector<std::pair<std::string, double>> read_key_values(const std::string& cmd) {
+  std::vector<std::pair<std::string, double>> out;
   FILE* p = popen((cmd + " 2>/dev/null").c_str(), "r");
-  if (!p) return r;
+  if (!p) return out;
   char key[64];
   double v;
-  while (std::fscanf(p, "%63s %lf", key, &v) == 2) r[key] = v;
+  while (std::fscanf(p, "%63s %lf", key, &v) == 2) out.emplace_back(key, v);
   pclose(p);
+  return out;
+}
+
+// The same as a map (a worker process's measurement).
+inline KeyValues run_worker_process(const std::string& cmd) {
+  KeyValues r;
+  for (auto& [k, v] : read_key_values(cmd)) r[k] = v;
   return r;
 }
 
