@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tessera/models/data/image_caption_dataset.h"
+#include "tessera/models/data/shapes.h"
 #include "tessera/models/train/checkpoint.h"
 #include "tessera/models/train/recipe.h"
 #include "tessera/models/train/trainer.h"
@@ -231,4 +233,35 @@ TEST(Trainer, MixedPrecisionRecipesTrain) {
     EXPECT_EQ(t.run().steps_done, 6) << precision;
     fs::remove_all(dir);
   }
+}
+
+// dataset "captions": a directory of images + captions.jsonl (here: shapes scenes exported as PNGs), with a
+// held-out split in <dir>/heldout/.
+TEST(Trainer, TrainsOnACaptionDirectory) {
+  std::string dir = temp_dir("captions"), out = temp_dir("captions_out");
+  data::ShapesConfig sc;
+  sc.image_size = 16;
+  sc.seed = 3;
+  data::export_caption_dataset(data::ShapesDataset(sc, data::Split::Train, 24), dir);
+  data::export_caption_dataset(data::ShapesDataset(sc, data::Split::HeldOut, 8), dir + "/heldout");
+  json j = tiny_recipe(12).to_json();
+  j["dataset"] = "captions";
+  j["data_dir"] = dir;
+  j["eval_every"] = 12;
+  train::TrainerOptions o;
+  o.out_dir = out;
+  o.quiet = true;
+  train::Trainer t(train::Recipe::from_json(j, "captions recipe"), o);
+  double before = t.evaluate().loss;
+  auto res = t.run();
+  EXPECT_EQ(res.steps_done, 12);  // 24 samples / batch 4 = 6 batches per epoch: two epochs
+  ASSERT_TRUE(res.eval.has_value());
+  EXPECT_EQ(res.eval->samples, 8);
+  EXPECT_LT(res.eval->loss, before);
+  // Without a held-out split the run trains and skips evaluation; evaluate() says why.
+  fs::remove_all(dir + "/heldout");
+  train::Trainer t2(train::Recipe::from_json(j, "captions recipe"), o);
+  EXPECT_NE(error_of([&] { t2.evaluate(); }).find("has no held-out split"), std::string::npos);
+  fs::remove_all(dir);
+  fs::remove_all(out);
 }

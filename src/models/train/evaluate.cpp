@@ -47,7 +47,7 @@ std::vector<std::vector<int64_t>> greedy_captions(models::VLM& model, const Tens
   return out;
 }
 
-EvalReport evaluate_captions(models::VLM& model, const data::ShapesDataset& dataset, int64_t n, int64_t max_text_len,
+EvalReport evaluate_captions(models::VLM& model, const data::CaptionDataset& dataset, int64_t n, int64_t max_text_len,
                              int64_t batch_size, Device device) {
   NoGradGuard no_grad;
   bool was_training = model.is_training();

@@ -25,7 +25,7 @@ struct EvalReport {
 data::VLMBatch to_device(const data::VLMBatch& batch, Device device);
 
 // Evaluates on the first n samples of `dataset` in batches of `batch_size`.
-EvalReport evaluate_captions(models::VLM& model, const data::ShapesDataset& dataset, int64_t n, int64_t max_text_len,
+EvalReport evaluate_captions(models::VLM& model, const data::CaptionDataset& dataset, int64_t n, int64_t max_text_len,
                              int64_t batch_size, Device device);
 
 // Greedy captions (token ids after <bos>, up to and excluding <eos>) for a batch of images [B,3,H,W].

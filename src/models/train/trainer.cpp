@@ -17,6 +17,7 @@
 
 #include "tessera/autograd/autocast.h"
 #include "tessera/autograd/grad_mode.h"
+#include "tessera/models/data/image_caption_dataset.h"
 #include "tessera/models/data/loader.h"
 #include "tessera/models/data/shapes.h"
 #include "tessera/models/data/tokenizer.h"
@@ -46,7 +47,7 @@ struct Trainer::State {
   Device device = Device::cpu();
   models::VLMConfig model_config;
   std::shared_ptr<models::VLM> model;
-  std::shared_ptr<data::ShapesDataset> train_set, heldout_set;
+  std::shared_ptr<data::CaptionDataset> train_set, heldout_set;  // heldout_set may be null
   std::unique_ptr<data::CaptionLoader> loader;
   std::unique_ptr<optim::AdamW> optimizer;
   std::unique_ptr<optim::WarmupCosineLR> scheduler;
@@ -97,16 +98,31 @@ Trainer::Trainer(Recipe recipe, TrainerOptions options) : s_(std::make_unique<St
   s.model = std::make_shared<models::VLM>(s.model_config);
   s.model->to(s.device);
 
-  data::ShapesConfig sc;
-  sc.image_size = r.image_size;
-  sc.min_shapes = r.min_shapes;
-  sc.max_shapes = r.max_shapes;
-  sc.seed = r.seed;
-  // Every training step sees new scenes: the training split has exactly steps * batch_size samples.
-  s.train_set = std::make_shared<data::ShapesDataset>(sc, data::Split::Train, r.steps * r.batch_size);
-  s.heldout_set = std::make_shared<data::ShapesDataset>(sc, data::Split::HeldOut, r.heldout_size);
+  bool shuffle = false;
+  if (r.dataset == "shapes") {
+    data::ShapesConfig sc;
+    sc.image_size = r.image_size;
+    sc.min_shapes = r.min_shapes;
+    sc.max_shapes = r.max_shapes;
+    sc.seed = r.seed;
+    // Every training step sees new scenes: the training split has exactly steps * batch_size samples.
+    s.train_set = std::make_shared<data::ShapesDataset>(sc, data::Split::Train, r.steps * r.batch_size);
+    s.heldout_set = std::make_shared<data::ShapesDataset>(sc, data::Split::HeldOut, r.heldout_size);
+  } else {
+    // "captions": <data_dir>/captions.jsonl + images, shuffled every epoch; the held-out split is
+    // <data_dir>/heldout/captions.jsonl when it exists (else no evaluation).
+    s.train_set = std::make_shared<data::ImageCaptionDataset>(r.data_dir, r.image_size);
+    if (fs::exists(fs::path(r.data_dir) / "heldout" / "captions.jsonl")) {
+      s.heldout_set = std::make_shared<data::ImageCaptionDataset>((fs::path(r.data_dir) / "heldout").string(),
+                                                                  r.image_size);
+    }
+    shuffle = true;
+  }
+  TESSERA_CHECK(s.train_set->size() >= r.batch_size / r.micro_batches, ValueError,
+                "recipe '{}': the training data has {} samples, fewer than one micro-batch of {}", r.name,
+                s.train_set->size(), r.batch_size / r.micro_batches);
   s.loader = std::make_unique<data::CaptionLoader>(s.train_set, r.batch_size / r.micro_batches, r.max_text_len, r.seed,
-                                                    /*shuffle=*/false);
+                                                    shuffle);
 
   optim::AdamWOptions ao;
   ao.lr = r.lr;
@@ -145,6 +161,9 @@ int64_t Trainer::step() const { return s_->step; }
 
 EvalReport Trainer::evaluate(int64_t max_samples) {
   State& s = *s_;
+  TESSERA_CHECK(s.heldout_set != nullptr, ValueError,
+                "evaluate: recipe '{}' has no held-out split (for dataset \"captions\", put one in {}/heldout/)",
+                s.recipe.name, s.recipe.data_dir);
   int64_t n = s.heldout_set->size();
   if (max_samples > 0) n = std::min(n, max_samples);
   return evaluate_captions(*s.model, *s.heldout_set, n, s.recipe.max_text_len, std::max<int64_t>(s.recipe.batch_size, 32),
@@ -215,7 +234,7 @@ TrainResult Trainer::run() {
       log.write(rec);
     }
     bool last = s.step == r.steps || s.step == s.options.stop_after;
-    if (r.eval_every > 0 && (s.step % r.eval_every == 0 || last) && s.heldout_set->size() > 0) {
+    if (r.eval_every > 0 && (s.step % r.eval_every == 0 || last) && s.heldout_set && s.heldout_set->size() > 0) {
       EvalReport e = evaluate(r.eval_batches > 0 ? r.eval_batches * r.batch_size : -1);
       result.eval = e;
       log.write({{"step", s.step}, {"eval_loss", e.loss}, {"exact_match", e.exact_match},
