@@ -3,7 +3,8 @@
 # carried (made by tools/gpu_pack.sh on the build machine; see docs/gpu.md):
 #   tools/gpu_check.sh [bundle-dir]          (default build-gpu-bundle; total run < 8 minutes)
 # It prints the GPU (nvidia-smi), which shared libraries are found or MISSING, runs the `gpu`
-# test suite (test_cuda) and the CPU unit tests of the bundle, then tessera-gpu-bench and (when
+# test suite (test_cuda) and the CPU unit tests of the bundle, a 20-step CUDA training smoke run of
+# the tiny VLM (the tessera CLI, losses next to a CPU run), then tessera-gpu-bench and (when
 # python3 has torch with CUDA) tools/bench/torch_sdpa_ref.py, and ends with both benchmark
 # tables and a summary table. It never installs anything and never changes the GPU's settings.
 set -u
@@ -12,7 +13,7 @@ B="${1:-build-gpu-bundle}"
 T0=$(date +%s)
 BUDGET="${GPU_CHECK_BUDGET:-450}"   # seconds for the whole script
 RUN_UNIT="${GPU_CHECK_UNIT:-0}"      # 1: also run the CPU unit tests of the bundle there
-status_smi="?"; status_libs="?"; status_gpu="not run"; status_unit="not run"; status_bench="not run"; status_torch="not run"; per_suite=""
+status_smi="?"; status_libs="?"; status_gpu="not run"; status_unit="not run"; status_bench="not run"; status_torch="not run"; status_train="not run"; per_suite=""
 rm -f /tmp/tessera_gpu_bench.out /tmp/tessera_torch_ref.out
 
 echo "==== gpu_check: $(date -u) on $(hostname)"
@@ -94,6 +95,23 @@ if [ "$status_libs" = "ok" ]; then
     OMP_NUM_THREADS=4 timeout 60 "$B/bin/test_tensor" --gtest_brief=1 --gtest_color=no
     rc=$?; [ $rc -eq 0 ] && status_unit="PASS" || status_unit="FAIL (rc=$rc)"
   fi
+  # The training stack on the GPU: 20 steps of the tiny VLM (recipe tiny-vlm-smoke) with --device cuda,
+  # then the same on the CPU for comparison of the logged losses (issue 5: models' training step on CUDA).
+  if [ -x "$B/bin/tessera" ] && [ $(( BUDGET - ($(date +%s) - T0) )) -gt 90 ]; then
+    echo "==== tessera train tiny-vlm-smoke --device cuda (timeout 60 s)"
+    rm -rf /tmp/tessera_train_cuda /tmp/tessera_train_cpu
+    timeout 60 "$B/bin/tessera" train tiny-vlm-smoke --device cuda --out /tmp/tessera_train_cuda --no-plot 2>&1 | tail -6
+    rc=${PIPESTATUS[0]}
+    if [ $rc -eq 0 ]; then
+      timeout 60 "$B/bin/tessera" train tiny-vlm-smoke --device cpu --out /tmp/tessera_train_cpu --no-plot --quiet >/dev/null 2>&1
+      echo "---- logged losses, cuda vs cpu:"
+      paste <(grep -o '"loss":[0-9.e+-]*' /tmp/tessera_train_cuda/metrics.jsonl) \
+            <(grep -o '"loss":[0-9.e+-]*' /tmp/tessera_train_cpu/metrics.jsonl 2>/dev/null)
+      status_train="ok (see the losses above)"
+    else
+      status_train="FAIL (rc=$rc)"
+    fi
+  fi
   left=$(( BUDGET - ($(date +%s) - T0) ))
   if [ "$left" -gt 30 ]; then
     quick=""; [ "$left" -lt 150 ] && quick="--quick"
@@ -123,7 +141,8 @@ fi
 
 echo "==== summary ($(( $(date +%s) - T0 )) s)"
 printf "  %-14s %s\n" "nvidia-smi" "$status_smi" "libraries" "$status_libs" "gpu tests" "$status_gpu" \
-       "unit tests" "$status_unit" "benchmarks" "$status_bench" "torch ref" "$status_torch"
+       "unit tests" "$status_unit" "cuda training" "$status_train" "benchmarks" "$status_bench" \
+       "torch ref" "$status_torch"
 [ -n "$per_suite" ] && echo "  gpu suites:$per_suite" | fold -s -w 110
 [ -n "$missing" ] && echo "  not found on this machine:$missing"
 case "$status_gpu" in PASS*) exit 0 ;; *) exit 1 ;; esac
