@@ -1,28 +1,13 @@
 #!/usr/bin/env python3
 """PyTorch side of tools/bench/bench_autograd.cpp: the same graphs, the same protocol (median
 wall time), printed as "key value" lines. Usage: autograd_torch.py [threads]"""
-import statistics
 import sys
-import time
 
 import torch
 
+from bench_timing import median_ms
+
 LAYERS, BATCH, WIDTH, CHAIN = 12, 64, 512, 10000
-
-
-def median_ms(fn, budget_s=2.0):
-    fn()
-    fn()
-    t0 = time.perf_counter()
-    fn()
-    first = max(time.perf_counter() - t0, 1e-6)
-    iters = min(50, max(5, int(budget_s / first)))
-    ms = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        fn()
-        ms.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(ms)
 
 
 def main():

@@ -2,29 +2,14 @@
 """PyTorch side of tools/bench/bench_layers.cpp: the same pre-norm blocks (written here with
 torch.nn.functional), the same protocol (median wall time), printed as "key value" lines.
 Usage: layers_torch.py [threads]"""
-import statistics
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 
+from bench_timing import median_ms
+
 B, S, D, H = 4, 128, 256, 4
-
-
-def median_ms(fn, budget_s=2.0):
-    fn()
-    fn()
-    t0 = time.perf_counter()
-    fn()
-    first = max(time.perf_counter() - t0, 1e-6)
-    iters = min(50, max(5, int(budget_s / first)))
-    ms = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        fn()
-        ms.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(ms)
 
 
 def p(*shape, scale=0.05):

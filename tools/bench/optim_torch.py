@@ -3,26 +3,11 @@
 (three 1024x1024 matrices, three 1024 biases, gradients set), the same protocol (median wall time),
 for the CPU default (single-tensor loop), foreach=True and fused=True. Prints "key value" lines.
 Usage: optim_torch.py [threads]"""
-import statistics
 import sys
-import time
 
 import torch
 
-
-def median_ms(fn, budget_s=2.0):
-    fn()
-    fn()
-    t0 = time.perf_counter()
-    fn()
-    first = max(time.perf_counter() - t0, 1e-6)
-    iters = min(50, max(5, int(budget_s / first)))
-    ms = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        fn()
-        ms.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(ms)
+from bench_timing import median_ms
 
 
 def params():
