@@ -19,7 +19,7 @@ __device__ __forceinline__ A exp_(A v) {
 
 // ---- softmax ----
 template <typename T, int V, int R, bool WARP>
-__global__ void __launch_bounds__(WARP ? kRowWarpBlock : kRowMaxBlock) softmax_kernel(T* out, const T* in, int64_t rows, int64_t n, bool log_) {
+__global__ void TK_ROW_BOUNDS(WARP) softmax_kernel(T* out, const T* in, int64_t rows, int64_t n, bool log_) {
   using A = acc_t<T>;
   __shared__ A shm[32];
   RowPos<WARP> p;
@@ -60,8 +60,8 @@ __global__ void __launch_bounds__(WARP ? kRowWarpBlock : kRowMaxBlock) softmax_k
 }
 
 template <typename T, int V, int R, bool WARP>
-__global__ void __launch_bounds__(WARP ? kRowWarpBlock : kRowMaxBlock) softmax_backward_kernel(T* gi, const T* go, const T* out, int64_t rows,
-                                                               int64_t n, bool log_) {
+__global__ void TK_ROW_BOUNDS(WARP) softmax_backward_kernel(T* gi, const T* go, const T* out, int64_t rows,
+                                                            int64_t n, bool log_) {
   using A = acc_t<T>;
   __shared__ A shm[32];
   RowPos<WARP> p;
@@ -84,9 +84,9 @@ __global__ void __launch_bounds__(WARP ? kRowWarpBlock : kRowMaxBlock) softmax_b
 
 // ---- layer norm / RMS norm ----
 template <typename T, int V, int R, bool WARP>
-__global__ void __launch_bounds__(WARP ? kRowWarpBlock : kRowMaxBlock) layer_norm_kernel(T* out, acc_t<T>* mean_o, acc_t<T>* rstd_o, const T* in,
-                                                         const T* w, const T* b, int64_t rows, int64_t n,
-                                                         double eps, bool rms) {
+__global__ void TK_ROW_BOUNDS(WARP) layer_norm_kernel(T* out, acc_t<T>* mean_o, acc_t<T>* rstd_o, const T* in,
+                                                      const T* w, const T* b, int64_t rows, int64_t n,
+                                                      double eps, bool rms) {
   using A = acc_t<T>;
   __shared__ A shm[32];
   RowPos<WARP> p;
@@ -142,9 +142,9 @@ __global__ void __launch_bounds__(WARP ? kRowWarpBlock : kRowMaxBlock) layer_nor
 
 // grad_in for layer norm (mean != null) or RMS norm (mean == null).
 template <typename T, int V, int R, bool WARP>
-__global__ void __launch_bounds__(WARP ? kRowWarpBlock : kRowMaxBlock) norm_backward_input_kernel(T* gi, const T* go, const T* in,
-                                                                  const acc_t<T>* mean_p, const acc_t<T>* rstd_p,
-                                                                  const T* w, int64_t rows, int64_t n) {
+__global__ void TK_ROW_BOUNDS(WARP) norm_backward_input_kernel(T* gi, const T* go, const T* in,
+                                                               const acc_t<T>* mean_p, const acc_t<T>* rstd_p,
+                                                               const T* w, int64_t rows, int64_t n) {
   using A = acc_t<T>;
   __shared__ A shm[32];
   RowPos<WARP> p;
@@ -249,9 +249,9 @@ __device__ __forceinline__ double load_scalar(const char* p, DT dt, int64_t i) {
 }
 
 template <typename T, int V, int R, bool WARP>
-__global__ void __launch_bounds__(WARP ? kRowWarpBlock : kRowMaxBlock) cross_entropy_kernel(char* loss, char* lse_o, DT ldt, const T* logits,
-                                                            const int64_t* target, int64_t N, int64_t C,
-                                                            int64_t ignore_index, double smoothing) {
+__global__ void TK_ROW_BOUNDS(WARP) cross_entropy_kernel(char* loss, char* lse_o, DT ldt, const T* logits,
+                                                         const int64_t* target, int64_t N, int64_t C,
+                                                         int64_t ignore_index, double smoothing) {
   using A = acc_t<T>;
   __shared__ A shm[32];
   RowPos<WARP> p;
@@ -289,10 +289,10 @@ __global__ void __launch_bounds__(WARP ? kRowWarpBlock : kRowMaxBlock) cross_ent
 }
 
 template <typename T, int V, int R, bool WARP>
-__global__ void __launch_bounds__(WARP ? kRowWarpBlock : kRowMaxBlock) cross_entropy_backward_kernel(T* gl, const char* grad_loss, int64_t gstride,
-                                                                     DT ldt, const T* logits, const char* lse_p,
-                                                                     const int64_t* target, int64_t N, int64_t C,
-                                                                     int64_t ignore_index, double smoothing) {
+__global__ void TK_ROW_BOUNDS(WARP) cross_entropy_backward_kernel(T* gl, const char* grad_loss, int64_t gstride,
+                                                                  DT ldt, const T* logits, const char* lse_p,
+                                                                  const int64_t* target, int64_t N, int64_t C,
+                                                                  int64_t ignore_index, double smoothing) {
   using A = acc_t<T>;
   RowPos<WARP> p;
   if (p.row >= N) return;
@@ -370,7 +370,9 @@ cudaError_t softmax_backward(char* grad_in, const char* grad_out, const char* ou
     row_dispatch<T>(n, aligned16(grad_in) && aligned16(grad_out) && aligned16(out), [&](auto vc, auto wc) {
       constexpr int V = decltype(vc)::value;
       constexpr bool W = decltype(wc)::value;
-      constexpr int R = row_regs<T, V, 2>();
+      // float4 rows in warp mode cache 3 vectors per row, not 4: with 4, sm_80 spills
+      // (Note [row kernel registers]).
+      constexpr int R = std::is_same_v<T, float> && V == 4 && W ? 3 : row_regs<T, V, 2>();
       softmax_backward_kernel<T, V, R, W><<<row_grid<W>(rows), row_block<W>(n / V, R), 0, s>>>(
           reinterpret_cast<T*>(grad_in), reinterpret_cast<const T*>(grad_out), reinterpret_cast<const T*>(out), rows,
           n, log);

@@ -119,6 +119,22 @@ struct RowCache2 {
 
 inline constexpr int kRowWarpBlock = 256;  // threads per block in warp-per-row mode
 inline constexpr int kRowMaxBlock = 512;   // most threads per row in block-per-row mode
+// Resident blocks per SM the row kernels ask for in __launch_bounds__ (Note [row kernel registers]).
+inline constexpr int kRowWarpMinBlocks = 2;  // 2 x 256 threads: <= 128 registers per thread
+inline constexpr int kRowMaxMinBlocks = 1;   // 1 x 512 threads: <= 128 registers per thread
+#define TK_ROW_BOUNDS(WARP) \
+  __launch_bounds__((WARP) ? kRowWarpBlock : kRowMaxBlock, (WARP) ? kRowWarpMinBlocks : kRowMaxMinBlocks)
+
+// Note [row kernel registers]
+// With the thread count alone in __launch_bounds__, ptxas (CUDA 13) aimed for more resident
+// blocks than that bound forces, allocated 48..80 registers and spilled 4..80 bytes in 28
+// (instantiation, arch) builds (in the one examined, for the uncached loop of RowCache2, which it
+// unrolls and prefetches). Naming the minimum blocks per SM (above) gives every row kernel a
+// budget of 128 registers, which none exceeds (tools/cuda_resource_report.sh checks it), except
+// softmax_backward on float4 rows in warp mode on sm_80: that one caches 3 vectors per row
+// instead of 4. Many instantiations now use more registers than before (e.g. bf16 softmax on rows
+// of 4096: 63 -> 72 on sm_90), so fewer blocks may be resident; the effect on speed has not been
+// measured on a GPU yet.
 
 // Threads per block for block-per-row mode: enough that R vectors per thread cover the row.
 inline int row_block_threads(int64_t nvec, int R) {
