@@ -27,6 +27,10 @@ namespace {
 
 constexpr int kTile = 32;
 constexpr int kThreads = 128;
+// Blocks per SM asked of ptxas: 4 x 128 threads = at most 128 registers per thread. With the
+// thread count alone it aimed for more blocks (56..72 registers on sm_90) and the bfloat16
+// forward / dk-dv kernels spilled 8..16 bytes; tools/cuda_resource_report.sh checks it.
+constexpr int kMinBlocks = 4;
 
 template <int D>
 struct Pad {
@@ -60,8 +64,9 @@ __device__ __forceinline__ float dot_rows(const T* a, const T* b) {
 
 // ---- forward: grid (B*H, ceil(Sq/32)) ----
 template <typename T, int D>
-__global__ void __launch_bounds__(kThreads) attn_fwd_kernel(T* out, float* lse, const T* q, const T* k, const T* v,
-                                                            int64_t Sq, int64_t Sk, bool causal, float scale) {
+__global__ void __launch_bounds__(kThreads, kMinBlocks) attn_fwd_kernel(T* out, float* lse, const T* q, const T* k,
+                                                                        const T* v, int64_t Sq, int64_t Sk, bool causal,
+                                                                        float scale) {
   __shared__ T Qs[kTile][D + 2], Ks[kTile][D + 2], Vs[kTile][D + 2];
   __shared__ float Ps[kTile][kTile + 1];
   const int64_t bh = blockIdx.x, q0 = int64_t(blockIdx.y) * kTile;
@@ -143,10 +148,10 @@ __global__ void attn_bwd_dot_kernel(float* Di, const T* dout, const T* out, int6
 
 // ---- backward dk/dv: grid (B*H, ceil(Sk/32)); row r of the block is key k0 + r ----
 template <typename T, int D>
-__global__ void __launch_bounds__(kThreads) attn_bwd_dkdv_kernel(T* dk, T* dv, const T* dout, const T* q,
-                                                                 const T* k, const T* v, const float* lse,
-                                                                 const float* Di, int64_t Sq, int64_t Sk,
-                                                                 bool causal, float scale) {
+__global__ void __launch_bounds__(kThreads, kMinBlocks) attn_bwd_dkdv_kernel(T* dk, T* dv, const T* dout, const T* q,
+                                                                             const T* k, const T* v, const float* lse,
+                                                                             const float* Di, int64_t Sq, int64_t Sk,
+                                                                             bool causal, float scale) {
   __shared__ T Ks[kTile][D + 2], Vs[kTile][D + 2], Qs[kTile][D + 2], Gs[kTile][D + 2];
   __shared__ float Ps[kTile][kTile + 1], Ds[kTile][kTile + 1];  // [key][query]
   __shared__ float Ls[kTile], Dd[kTile];
@@ -209,9 +214,10 @@ __global__ void __launch_bounds__(kThreads) attn_bwd_dkdv_kernel(T* dk, T* dv, c
 
 // ---- backward dq: grid (B*H, ceil(Sq/32)); row r of the block is query q0 + r ----
 template <typename T, int D>
-__global__ void __launch_bounds__(kThreads) attn_bwd_dq_kernel(T* dq, const T* dout, const T* q, const T* k,
-                                                               const T* v, const float* lse, const float* Di,
-                                                               int64_t Sq, int64_t Sk, bool causal, float scale) {
+__global__ void __launch_bounds__(kThreads, kMinBlocks) attn_bwd_dq_kernel(T* dq, const T* dout, const T* q,
+                                                                           const T* k, const T* v, const float* lse,
+                                                                           const float* Di, int64_t Sq, int64_t Sk,
+                                                                           bool causal, float scale) {
   __shared__ T Qs[kTile][D + 2], Gs[kTile][D + 2], Ks[kTile][D + 2], Vs[kTile][D + 2];
   __shared__ float Ds[kTile][kTile + 1];  // [query][key]
   const int64_t bh = blockIdx.x, q0 = int64_t(blockIdx.y) * kTile;
