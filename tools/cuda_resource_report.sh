@@ -22,6 +22,7 @@ CC_JSON="${COMPILE_COMMANDS:-$ROOT/build/compile_commands.json}"
 
 if [ $# -gt 0 ]; then files=("$@"); else files=("$ROOT"/src/cuda/kernels/*.cu); fi
 
+# shellcheck disable=SC2054  # the comma in -Xcompiler=-Wall,-Wextra is nvcc syntax
 DEFAULT_FLAGS=(-DNDEBUG -Xcompiler=-Wall,-Wextra --std=c++20 -O3 -DTESSERA_HAVE_CUDA=1
   --expt-relaxed-constexpr -Xptxas=-warn-spills --extended-lambda -Xcompiler=-fPIC
   -I/usr/local/cuda/include -I"$ROOT/include" -I"$ROOT")
