@@ -9,6 +9,7 @@
 #include "tessera/autograd/autocast.h"
 #include "tessera/autograd/function_node.h"
 #include "tessera/autograd/ops.h"
+#include "tessera/autograd/unary_history.h"
 #include "tessera/tensor/error.h"
 #include "tessera/tensor/raw.h"
 
@@ -169,15 +170,10 @@ Tensor unary(UnaryOp op, const Tensor& x) {
     node->save(0, out, /*is_output=*/true);
     return out;
   }
-  auto node = make_node<1>(unary_node_name(op), [op](auto& n, variable_list& g) -> variable_list {
-    Tensor xs = n.saved(0);
-    if (!GradMode::is_enabled()) return {raw::unary_backward(op, g[0], xs)};
-    return {g[0] * unary_derivative(op, xs)};
-  }, x);
-  set_history(out, node);
-  node->save(0, x);
+  autograd::detail::record_input_saving_unary(op, x, out);
   return out;
 }
+
 
 // In-place unary ops whose derivative is a function of the result (exp_, relu_) or constant (neg_).
 Tensor& unary_(UnaryOp op, Tensor& self) {
@@ -510,6 +506,18 @@ Tensor pow_scalar_base(Scalar base, const Tensor& e) {
 }
 
 }  // namespace
+
+namespace autograd::detail {
+void record_input_saving_unary(UnaryOp op, const Tensor& x, const Tensor& out) {
+  auto node = make_node<1>(unary_node_name(op), [op](auto& n, variable_list& g) -> variable_list {
+    Tensor xs = n.saved(0);
+    if (!GradMode::is_enabled()) return {raw::unary_backward(op, g[0], xs)};
+    return {g[0] * unary_derivative(op, xs)};
+  }, x);
+  set_history(out, node);
+  node->save(0, x);
+}
+}  // namespace autograd::detail
 
 // ---- binary ----
 Tensor Tensor::add(const Tensor& other, Scalar alpha) const { return add_sub(*this, other, alpha, false); }

@@ -5,6 +5,7 @@
 #include "tessera/autograd/autocast.h"
 #include "tessera/autograd/function_node.h"
 #include "tessera/autograd/ops.h"
+#include "tessera/autograd/unary_history.h"
 #include "tessera/tensor/raw.h"
 
 namespace tessera {
@@ -119,6 +120,55 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
   return out;
 }
 
+namespace {
+// The graph of torch.addmm for `out` (computed by a raw op).
+void record_addmm(const Tensor& out, const Tensor& self, const Tensor& mat1, const Tensor& mat2, Scalar beta,
+                  Scalar alpha) {
+  Shape self_sizes = self.sizes().vec();
+  const double b = beta.to_double(), a = alpha.to_double();
+  auto node = make_node<3>("AddmmBackward0", [self_sizes, b, a](auto& n, variable_list& g) {
+    variable_list r(3);
+    if (n.should_compute_output(0)) r[0] = sum_to(b == 1.0 ? g[0] : g[0] * b, self_sizes);
+    Tensor ga = a == 1.0 ? g[0] : g[0] * a;
+    if (n.should_compute_output(1)) r[1] = ga.mm(n.saved(1).t());
+    if (n.should_compute_output(2)) r[2] = n.saved(0).t().mm(ga);
+    return r;
+  }, self, mat1, mat2);
+  set_history(out, node);
+  if (node->next_edge(2).is_valid()) node->save(0, mat1);
+  if (node->next_edge(1).is_valid()) node->save(1, mat2);
+}
+}  // namespace
+
+Tensor addmm(const Tensor& self, const Tensor& mat1, const Tensor& mat2, Scalar beta, Scalar alpha) {
+  if (autocast::active(mat1)) {  // autocast: lower precision, like torch's addmm (Note [autocast op lists])
+    Tensor ls = autocast::to_lower(self), l1 = autocast::to_lower(mat1), l2 = autocast::to_lower(mat2);
+    autocast::ExcludeGuard excluded;
+    return addmm(ls, l1, l2, beta, alpha);
+  }
+  Tensor out = raw::addmm(self, mat1, mat2, beta, alpha);
+  if (compute_requires_grad(self, mat1, mat2)) record_addmm(out, self, mat1, mat2, beta, alpha);
+  return out;
+}
+
+Tensor addmm_gelu_tanh(const Tensor& bias, const Tensor& mat1, const Tensor& mat2) {
+  if (autocast::active(mat1)) {  // autocast: lower precision, as addmm (Note [autocast op lists])
+    Tensor lb = autocast::to_lower(bias), l1 = autocast::to_lower(mat1), l2 = autocast::to_lower(mat2);
+    autocast::ExcludeGuard excluded;
+    return addmm_gelu_tanh(lb, l1, l2);
+  }
+  auto [out, pre] = raw::addmm_gelu_tanh(bias, mat1, mat2);
+  // The graph of addmm followed by gelu(approximate="tanh"): the pre-activation is addmm's output.
+  if (compute_requires_grad(bias, mat1, mat2)) {
+    record_addmm(pre, bias, mat1, mat2, 1, 1);
+    autograd::detail::record_input_saving_unary(UnaryOp::GeluTanh, pre, out);
+  }
+  return out;
+}
+
+Tensor Tensor::addmm(const Tensor& mat1, const Tensor& mat2, Scalar beta, Scalar alpha) const {
+  return tessera::addmm(*this, mat1, mat2, beta, alpha);
+}
 Tensor Tensor::matmul(const Tensor& other) const { return tessera::matmul(*this, other); }
 Tensor Tensor::mm(const Tensor& other) const { return tessera::mm(*this, other); }
 Tensor Tensor::bmm(const Tensor& other) const { return tessera::bmm(*this, other); }

@@ -55,6 +55,12 @@ bool equal(const Tensor& a, const Tensor& b);
 Tensor matmul(const Tensor& a, const Tensor& b);
 Tensor mm(const Tensor& a, const Tensor& b);   // [M, K] x [K, N]
 Tensor bmm(const Tensor& a, const Tensor& b);  // [B, M, K] x [B, K, N]
+// torch.addmm: beta * self + alpha * (mat1 @ mat2). With a 1-D self (a bias) and beta = alpha = 1
+// it is one GEMM with the bias in its epilogue (Backend::gemm_bias); torch's linear calls it.
+Tensor addmm(const Tensor& self, const Tensor& mat1, const Tensor& mat2, Scalar beta = 1, Scalar alpha = 1);
+// gelu(mat1 @ mat2 + bias, approximate="tanh") in one GEMM whose epilogue adds the bias and applies
+// GELU (cuBLASLt on CUDA); the pre-activation is kept for the backward. bias is 1-D.
+Tensor addmm_gelu_tanh(const Tensor& bias, const Tensor& mat1, const Tensor& mat2);
 
 // ---- indexing (indexing_ops.cpp) ---- index tensors are int64 (int32 accepted where noted).
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);  // index: 1-D int64/int32

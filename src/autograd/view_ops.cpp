@@ -72,8 +72,8 @@ Tensor sum_to(const Tensor& x, IntArrayRef shape) {
 // ---- conversions and copies ----
 
 namespace {
-Tensor to_impl(const Tensor& self, Device device, DType dtype, bool copy) {
-  Tensor out = raw::to(self, device, dtype, copy);
+Tensor to_impl(const Tensor& self, Device device, DType dtype, bool non_blocking, bool copy) {
+  Tensor out = raw::to(self, device, dtype, copy, non_blocking);
   if (out.is_same(self) || !is_floating_point(dtype)) return out;
   DType src_dtype = self.dtype();
   Device src_device = self.device();
@@ -83,20 +83,34 @@ Tensor to_impl(const Tensor& self, Device device, DType dtype, bool copy) {
 }
 }  // namespace
 
-Tensor Tensor::to(DType dtype, bool copy) const { return to_impl(*this, device(), dtype, copy); }
-Tensor Tensor::to(Device device, bool copy) const { return to_impl(*this, device, dtype(), copy); }
-Tensor Tensor::to(Device device, DType dtype, bool copy) const { return to_impl(*this, device, dtype, copy); }
-Tensor Tensor::to(const TensorOptions& o, bool copy) const { return to_impl(*this, o.device(), o.dtype(), copy); }
+Tensor Tensor::to(DType dtype, bool non_blocking, bool copy) const {
+  return to_impl(*this, device(), dtype, non_blocking, copy);
+}
+Tensor Tensor::to(Device device, bool non_blocking, bool copy) const {
+  return to_impl(*this, device, dtype(), non_blocking, copy);
+}
+Tensor Tensor::to(Device device, DType dtype, bool non_blocking, bool copy) const {
+  return to_impl(*this, device, dtype, non_blocking, copy);
+}
+Tensor Tensor::to(const TensorOptions& o, bool non_blocking, bool copy) const {
+  return to_impl(*this, o.device(), o.dtype(), non_blocking, copy);
+}
+Tensor Tensor::pin_memory() const {
+  Tensor out = raw::pin_memory(*this);
+  if (out.is_same(*this)) return out;
+  return record_unary(*this, out, "ToCopyBackward0", [](auto&, variable_list& g) -> variable_list { return {g[0]}; });
+}
+bool Tensor::is_pinned() const { return raw::is_pinned(*this); }
 Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
 Tensor Tensor::clone() const {
   return record_unary(*this, raw::clone(*this), "CloneBackward0",
                       [](auto&, variable_list& g) -> variable_list { return {g[0]}; });
 }
 
-Tensor& Tensor::copy_(const Tensor& src) {
+Tensor& Tensor::copy_(const Tensor& src, bool non_blocking) {
   autograd::check_inplace(*this);
   bool rg = compute_requires_grad(*this, src);
-  raw::copy_(*this, src);
+  raw::copy_(*this, src, non_blocking);
   bump_version();
   if (rg) {
     Shape src_sizes = src.sizes().vec();

@@ -35,19 +35,22 @@ CachingAllocator::DeviceState& CachingAllocator::state(int device) {
 void* CachingAllocator::allocate(size_t nbytes, Device device) {
   if (nbytes == 0) return nullptr;
   size_t size = round_size(nbytes);
+  cudaStream_t stream = current_stream(device.index);
   std::lock_guard<std::mutex> lock(mu_);
   DeviceState& st = state(device.index);
   st.stats.num_allocs++;
+  if (!st.pending.empty()) process_pending(st, /*wait=*/false);
   void* ptr = nullptr;
   size_t block = size;
-  auto it = st.free_blocks.lower_bound(size);
+  auto& free_list = st.free_blocks[stream];
+  auto it = free_list.lower_bound(size);
   // Take a cached block only if it wastes little: a quarter of the request, at least one
   // rounding step (so a small request never pins a large block).
   size_t slack = std::max(size / 4, size <= kSmall ? kSmallRound : kLargeRound);
-  if (it != st.free_blocks.end() && it->first - size <= slack) {
+  if (it != free_list.end() && it->first - size <= slack) {
     block = it->first;
     ptr = it->second;
-    st.free_blocks.erase(it);
+    free_list.erase(it);
     st.stats.num_cache_hits++;
   } else {
     DeviceGuard guard(device.index);
@@ -71,10 +74,23 @@ void* CachingAllocator::allocate(size_t nbytes, Device device) {
     st.stats.reserved += size;
     st.stats.num_device_allocs++;
   }
-  st.live[ptr] = block;
+  st.live[ptr] = Block{block, stream, {}};
   st.stats.allocated += block;
   st.stats.peak_allocated = std::max(st.stats.peak_allocated, st.stats.allocated);
   return ptr;
+}
+
+void CachingAllocator::record_stream(void* ptr, int device, cudaStream_t stream) {
+  std::lock_guard<std::mutex> lock(mu_);
+  DeviceState& st = state(device);
+  auto it = st.live.find(ptr);
+  TESSERA_CHECK(it != st.live.end(), ValueError,
+                "record_stream: the tensor's storage was not allocated by tessera's CUDA allocator on cuda:{}", device);
+  Block& b = it->second;
+  if (stream == b.stream) return;
+  for (cudaStream_t s : b.other_streams)
+    if (s == stream) return;
+  b.other_streams.push_back(stream);
 }
 
 void CachingAllocator::deallocate(void* ptr, size_t, Device device) {
@@ -83,19 +99,60 @@ void CachingAllocator::deallocate(void* ptr, size_t, Device device) {
   DeviceState& st = state(device.index);
   auto it = st.live.find(ptr);
   if (it == st.live.end()) return;  // not ours (cannot happen); never throw from a destructor path
-  size_t block = it->second;
+  Block b = std::move(it->second);
   st.live.erase(it);
-  st.stats.allocated -= block;
-  st.free_blocks.emplace(block, ptr);
+  st.stats.allocated -= b.size;
+  if (b.other_streams.empty()) {
+    st.free_blocks[b.stream].emplace(b.size, ptr);
+    return;
+  }
+  // Used on other streams: reusable once the work queued there so far has finished. If an event
+  // cannot be recorded (a sticky device error), the block is leaked rather than reused too early.
+  DeviceGuard guard(device.index);
+  Pending p{ptr, std::move(b), {}};
+  for (cudaStream_t s : p.block.other_streams) {
+    cudaEvent_t e = nullptr;
+    if (cudaEventCreateWithFlags(&e, cudaEventDisableTiming) != cudaSuccess || cudaEventRecord(e, s) != cudaSuccess) {
+      cudaGetLastError();
+      if (e) cudaEventDestroy(e);
+      return;
+    }
+    p.events.push_back(e);
+  }
+  st.pending.push_back(std::move(p));
+}
+
+void CachingAllocator::process_pending(DeviceState& st, bool wait) {
+  std::vector<Pending> still;
+  for (Pending& p : st.pending) {
+    bool done = true;
+    for (cudaEvent_t e : p.events) {
+      cudaError_t r = wait ? cudaEventSynchronize(e) : cudaEventQuery(e);
+      if (r == cudaErrorNotReady) {
+        done = false;
+        break;
+      }
+      if (r != cudaSuccess) cudaGetLastError();  // an error: the work is over either way
+    }
+    if (!done) {
+      still.push_back(std::move(p));
+      continue;
+    }
+    for (cudaEvent_t e : p.events) cudaEventDestroy(e);
+    st.free_blocks[p.block.stream].emplace(p.block.size, p.ptr);
+  }
+  st.pending = std::move(still);
 }
 
 void CachingAllocator::release_cached(int device, DeviceState& st) {
-  if (st.free_blocks.empty()) return;
   DeviceGuard guard(device);
   cudaDeviceSynchronize();
-  for (auto& [size, p] : st.free_blocks) {
-    cudaFree(p);
-    st.stats.reserved -= size;
+  process_pending(st, /*wait=*/true);
+  for (auto& [stream, blocks] : st.free_blocks) {
+    for (auto& [size, p] : blocks) {
+      cudaFree(p);
+      st.stats.reserved -= size;
+    }
   }
   st.free_blocks.clear();
 }

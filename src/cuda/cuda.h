@@ -14,6 +14,10 @@ bool is_available();
 int device_count();
 // Why is_available() is false ("" when it is true), e.g. "no CUDA-capable device is detected".
 std::string unavailable_reason();
+// Whether float32 GEMMs may use TF32 tensor cores (torch.backends.cuda.matmul.allow_tf32; default
+// false: full float32 precision). bfloat16/float16 GEMMs always accumulate in float32.
+void set_allow_tf32(bool allow);
+bool allow_tf32();
 // Waits for all work queued on `device` (-1: the current device).
 void synchronize(int device = -1);
 
@@ -30,7 +34,9 @@ size_t memory_allocated(int device = 0);
 size_t memory_reserved(int device = 0);
 size_t max_memory_allocated(int device = 0);
 void reset_peak_memory_stats(int device = 0);
-// Returns cached, unused blocks of every device to the driver.
+// Returns cached, unused blocks of every device, and cached pinned host blocks, to the driver.
 void empty_cache();
+// Bytes of pinned host memory (Tensor::pin_memory) cached for reuse.
+size_t pinned_memory_cached();
 
 }  // namespace tessera::cuda

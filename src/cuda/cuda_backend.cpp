@@ -8,6 +8,7 @@
 #include <string>
 
 #include "tessera/cuda/allocator.h"
+#include "tessera/cuda/host_allocator.h"
 #include "tessera/cuda/check.h"
 #include "tessera/cuda/cuda.h"
 #include "tessera/tensor/raw.h"
@@ -43,6 +44,7 @@ struct Registration {
     count = n;
     static CudaBackend backend;
     register_allocator(DeviceType::CUDA, &caching_allocator());
+    register_pinned_allocator(&pinned_host_allocator());
     register_backend(DeviceType::CUDA, &backend);
   }
 };
@@ -74,7 +76,16 @@ size_t memory_reserved(int device) { return memory_stats(device).reserved; }
 size_t max_memory_allocated(int device) { return memory_stats(device).peak_allocated; }
 void reset_peak_memory_stats(int device) { caching_allocator().reset_peak(device); }
 void empty_cache() {
-  if (is_available()) caching_allocator().empty_cache();
+  if (!is_available()) return;
+  caching_allocator().empty_cache();
+  pinned_host_allocator().empty_cache();
+}
+size_t pinned_memory_cached() { return is_available() ? pinned_host_allocator().cached_bytes() : 0; }
+
+void record_stream(const Tensor& t, cudaStream_t stream) {
+  TESSERA_CHECK(t.defined() && t.is_cuda(), DeviceError, "record_stream: expected a CUDA tensor, got {}",
+                t.defined() ? t.device().str() : std::string("an undefined tensor"));
+  caching_allocator().record_stream(t.storage()->data(), t.device().index, stream);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -231,6 +242,28 @@ void CudaBackend::copy(const Tensor& dst, const Tensor& src) {
   TESSERA_CUDA_CHECK(cudaMemcpyAsync(host.data_ptr(), ds.data_ptr(), ds.nbytes(), cudaMemcpyDeviceToHost, ctx.stream));
   TESSERA_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
   backend_for(Device::cpu()).copy(dst, host);
+}
+
+// Asynchronous host<->device copies between pinned host memory and contiguous device memory of
+// one dtype (Note [pinned host memory]): queued on the device's current stream, no wait. Every
+// other case is the blocking copy above (PyTorch's non_blocking is likewise a hint).
+void CudaBackend::copy_non_blocking(const Tensor& dst, const Tensor& src) {
+  const bool plain = dst.numel() > 0 && dst.dtype() == src.dtype() && dst.is_contiguous() && src.is_contiguous();
+  if (plain && dst.is_cuda() && src.is_cpu() && src.storage()->is_pinned()) {
+    Ctx ctx(dst);
+    TESSERA_CUDA_CHECK(cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), dst.nbytes(), cudaMemcpyHostToDevice,
+                                       ctx.stream));
+    pinned_host_allocator().record_use(src.storage()->data(), ctx.stream);
+    return;
+  }
+  if (plain && dst.is_cpu() && src.is_cuda() && dst.storage()->is_pinned()) {
+    Ctx ctx(src);
+    TESSERA_CUDA_CHECK(cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), dst.nbytes(), cudaMemcpyDeviceToHost,
+                                       ctx.stream));
+    pinned_host_allocator().record_use(dst.storage()->data(), ctx.stream);
+    return;
+  }
+  copy(dst, src);
 }
 
 void CudaBackend::fill(const Tensor& out, Scalar value) {

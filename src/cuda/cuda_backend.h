@@ -2,7 +2,7 @@
 // plus the host-side helpers that turn Tensors into the plain launch arguments of
 // kernels/kernel_api.h. Each family of primitives is defined in its own file:
 // cuda_backend.cpp (registration, copy, fill, elementwise, random), ops_reduce.cpp (reductions,
-// softmax, norms, cross-entropy), ops_gemm.cpp (cuBLAS), ops_index.cpp (indexing, tril/triu), ops_attention.cpp
+// softmax, norms, cross-entropy), ops_gemm.cpp (cuBLASLt / cuBLAS), ops_index.cpp (indexing, tril/triu), ops_attention.cpp
 // (fused attention).
 #pragma once
 
@@ -20,6 +20,7 @@ class CudaBackend final : public Backend {
 
   // cuda_backend.cpp
   void copy(const Tensor& dst, const Tensor& src) override;
+  void copy_non_blocking(const Tensor& dst, const Tensor& src) override;
   void fill(const Tensor& out, Scalar value) override;
   void synchronize(Device device) override;
   void unary(UnaryOp op, const Tensor& out, const Tensor& in) override;
@@ -57,6 +58,8 @@ class CudaBackend final : public Backend {
 
   // ops_gemm.cpp
   void gemm(const Tensor& out, const Tensor& a, const Tensor& b, double alpha, double beta) override;
+  void gemm_bias(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& bias, GemmActivation act,
+                 const Tensor& pre_act) override;
 
   // ops_attention.cpp
   void attention(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v, bool causal,

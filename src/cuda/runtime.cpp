@@ -35,7 +35,9 @@ Stream::Stream(int device, bool non_blocking) : device_(device) {
   TESSERA_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, non_blocking ? cudaStreamNonBlocking : cudaStreamDefault));
 }
 Stream::~Stream() {
-  if (stream_) cudaStreamDestroy(stream_);
+  if (!stream_) return;
+  cudaStreamSynchronize(stream_);
+  cudaStreamDestroy(stream_);
 }
 void Stream::synchronize() const { TESSERA_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
 

@@ -1,18 +1,23 @@
-// RAII for CUDA devices, streams and events, and the per-thread current stream every kernel of
-// the CUDA backend is queued on (Note [cuda streams]). Internal (includes CUDA headers).
+// RAII for CUDA devices, streams and events, the per-thread current stream every kernel of the
+// CUDA backend is queued on (Note [cuda streams]), and record_stream. Installed for users who have
+// the CUDA toolkit's headers (it includes cuda_runtime_api.h); tessera/cuda/cuda.h needs none.
 #pragma once
 
 #include <cuda_runtime_api.h>
 
+#include "tessera/tensor/tensor.h"
+
 namespace tessera::cuda {
 
 // Note [cuda streams]
-// Every primitive of the CUDA backend enqueues its kernels on current_stream(device), which is
-// the legacy default stream unless a StreamGuard set another. Work on one stream is ordered, so
-// the caching allocator may hand a freed block to the next allocation without waiting, as long
-// as all work uses one stream per device (true for this first cut; multi-stream use must
-// synchronise before freeing a tensor used on another stream). Host<->device copies synchronise
-// the stream before returning, so copies to host memory are complete when copy_ returns.
+// Every primitive of the CUDA backend enqueues its kernels on current_stream(device) of the calling
+// thread, which is the legacy default stream unless a StreamGuard set another. Work on one stream
+// is ordered; across streams the user orders it with events (Event::record / Event::wait), as in
+// PyTorch. The caching allocator ties each block to the stream it was allocated on and reuses it
+// only there (Note [caching allocator]); a tensor that work on another stream reads or writes must
+// be passed to record_stream(t, stream) before it is freed. Blocking host<->device copies
+// synchronise the stream before returning; copy_(src, /*non_blocking=*/true) between pinned host
+// memory and the device does not (Note [pinned host memory]): synchronise before reading the host.
 
 // Sets the current device for its scope and restores the previous one.
 class DeviceGuard {
@@ -26,6 +31,8 @@ class DeviceGuard {
   int prev_ = -1;
 };
 
+// An owned stream; the destructor waits for the stream's work before destroying it, so a later
+// stream that the driver gives the same handle never inherits blocks still in use.
 class Stream {
  public:
   explicit Stream(int device, bool non_blocking = true);
@@ -70,5 +77,9 @@ class StreamGuard {
   int device_;
   cudaStream_t prev_;
 };
+
+// Tells the caching allocator that work queued on `stream` uses `t`'s memory: when the storage is
+// freed, its block is reused only after that work is done (Note [caching allocator]).
+void record_stream(const Tensor& t, cudaStream_t stream);
 
 }  // namespace tessera::cuda

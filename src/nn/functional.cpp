@@ -63,6 +63,39 @@ bool fused_attention_supported(const Tensor& q) {
 
 }  // namespace
 
+namespace {
+void check_linear(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  TESSERA_CHECK(weight.dim() == 2, ShapeError, "{}: expected a 2-D weight [out_features, in_features], got {}", op,
+                shape_str(weight.sizes()));
+  TESSERA_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), ShapeError,
+                "{}: input {} has {} features in its last dim but weight {} expects in_features = {}", op,
+                shape_str(x.sizes()), x.dim() >= 1 ? x.size(-1) : 0, shape_str(weight.sizes()), weight.size(1));
+  TESSERA_CHECK(x.dtype() == weight.dtype(), DTypeError,
+                "{}: input dtype {} differs from weight dtype {} (convert the input or the module with to())", op,
+                dtype_name(x.dtype()), dtype_name(weight.dtype()));
+  if (!bias.defined()) return;
+  TESSERA_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), ShapeError,
+                "{}: expected bias of shape [{}] for weight {}, got {}", op, weight.size(0), shape_str(weight.sizes()),
+                shape_str(bias.sizes()));
+  TESSERA_CHECK(bias.dtype() == weight.dtype(), DTypeError, "{}: bias dtype {} differs from weight dtype {}", op,
+                dtype_name(bias.dtype()), dtype_name(weight.dtype()));
+}
+
+// Note [linear folds the leading dims]: x [..., in] is viewed as [rows, in] (a copy only when its
+// leading dims do not merge), so forward and both backward products are single 2-D GEMMs; in
+// particular grad_weight = g[rows, out]^T x[rows, in] instead of a batched product summed
+// afterwards. w^T is read in place (Note [gemm operand layout]). With a bias the product is one
+// addmm, whose GEMM adds the bias in its epilogue (Backend::gemm_bias), as torch's linear does.
+// `product` maps the folded [rows, in] input to [rows, out].
+template <typename Product>
+Tensor folded(const Tensor& x, const Tensor& weight, Product product) {
+  Shape out_shape = x.sizes().vec();
+  out_shape.back() = weight.size(0);
+  Tensor x2 = x.dim() == 2 ? x : x.reshape({-1, weight.size(1)});
+  return product(x2).view(out_shape);
+}
+}  // namespace
+
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   TESSERA_CHECK(x.defined() && weight.defined(), ValueError, "linear: expected defined input and weight");
   if (autocast::active(x)) {  // autocast: lower precision, like torch's linear (Note [autocast op lists])
@@ -70,33 +103,25 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     autocast::ExcludeGuard excluded;
     return linear(lx, lw, lb);
   }
-  TESSERA_CHECK(weight.dim() == 2, ShapeError, "linear: expected a 2-D weight [out_features, in_features], got {}",
-                shape_str(weight.sizes()));
-  TESSERA_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), ShapeError,
-                "linear: input {} has {} features in its last dim but weight {} expects in_features = {}",
-                shape_str(x.sizes()), x.dim() >= 1 ? x.size(-1) : 0, shape_str(weight.sizes()), weight.size(1));
-  TESSERA_CHECK(x.dtype() == weight.dtype(), DTypeError,
-                "linear: input dtype {} differs from weight dtype {} (convert the input or the module with to())",
-                dtype_name(x.dtype()), dtype_name(weight.dtype()));
-  // Note [linear folds the leading dims]: x [..., in] is viewed as [rows, in] (a copy only when
-  // its leading dims do not merge), so forward and both backward products are single 2-D GEMMs;
-  // in particular grad_weight = g[rows, out]^T x[rows, in] instead of a batched product summed
-  // afterwards. w^T is read in place (Note [gemm operand layout]).
-  Tensor y;
-  if (x.dim() > 2 && weight.size(1) > 0) {
-    Shape out_shape = x.sizes().vec();
-    out_shape.back() = weight.size(0);
-    y = matmul(x.reshape({-1, weight.size(1)}), weight.t()).view(out_shape);
-  } else {
-    y = matmul(x, weight.t());
+  check_linear("linear", x, weight, bias);
+  if (x.dim() >= 2 && weight.size(1) > 0) {
+    if (bias.defined()) return folded(x, weight, [&](const Tensor& x2) { return addmm(bias, x2, weight.t()); });
+    return folded(x, weight, [&](const Tensor& x2) { return matmul(x2, weight.t()); });
   }
-  if (!bias.defined()) return y;
-  TESSERA_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), ShapeError,
-                "linear: expected bias of shape [{}] for weight {}, got {}", weight.size(0),
-                shape_str(weight.sizes()), shape_str(bias.sizes()));
-  TESSERA_CHECK(bias.dtype() == weight.dtype(), DTypeError, "linear: bias dtype {} differs from weight dtype {}",
-                dtype_name(bias.dtype()), dtype_name(weight.dtype()));
-  return y + bias;
+  Tensor y = matmul(x, weight.t());
+  return bias.defined() ? y + bias : y;
+}
+
+Tensor linear_gelu_tanh(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  TESSERA_CHECK(x.defined() && weight.defined(), ValueError, "linear_gelu_tanh: expected defined input and weight");
+  if (autocast::active(x)) {  // autocast: lower precision, as linear (Note [autocast op lists])
+    Tensor lx = autocast::to_lower(x), lw = autocast::to_lower(weight), lb = autocast::to_lower(bias);
+    autocast::ExcludeGuard excluded;
+    return linear_gelu_tanh(lx, lw, lb);
+  }
+  check_linear("linear_gelu_tanh", x, weight, bias);
+  if (!bias.defined() || x.dim() < 2 || weight.size(1) == 0) return linear(x, weight, bias).gelu("tanh");
+  return folded(x, weight, [&](const Tensor& x2) { return addmm_gelu_tanh(bias, x2, weight.t()); });
 }
 
 Tensor dropout(const Tensor& x, double p, bool training) {

@@ -11,6 +11,9 @@ namespace tessera::nn::functional {
 
 // x [..., in] @ weight[out, in]^T + bias[out] -> [..., out].
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = {});
+// gelu(linear(x, weight, bias), approximate="tanh"), with bias and GELU in the GEMM's epilogue
+// (cuBLASLt on CUDA); the same values and gradients as the two ops.
+Tensor linear_gelu_tanh(const Tensor& x, const Tensor& weight, const Tensor& bias = {});
 
 // Zeroes each element with probability p and scales the rest by 1/(1-p) when training.
 Tensor dropout(const Tensor& x, double p, bool training = true);

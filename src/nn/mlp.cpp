@@ -2,6 +2,7 @@
 #include "tessera/nn/mlp.h"
 
 #include "tessera/autograd/ops.h"
+#include "tessera/nn/functional.h"
 #include "tessera/tensor/error.h"
 
 namespace tessera::nn {
@@ -41,6 +42,8 @@ MLP::MLP(MLPOptions o) : UnaryModule("MLP"), options(o) {
 
 Tensor MLP::forward(const Tensor& x) {
   if (options.gated) return down_proj->forward(activate(gate_proj->forward(x), options.act) * up_proj->forward(x));
+  if (options.act == Activation::GELUTanh)  // bias + GELU in fc1's GEMM epilogue
+    return fc2->forward(functional::linear_gelu_tanh(x, fc1->weight, fc1->bias));
   return fc2->forward(activate(fc1->forward(x), options.act));
 }
 

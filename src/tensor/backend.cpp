@@ -1,5 +1,8 @@
-// Backend registry, op names, and the default "not implemented on this device" primitives.
+// Backend registry, op names, the default "not implemented on this device" primitives, and the
+// generic gemm_bias composition.
 #include "tessera/tensor/backend.h"
+
+#include "tessera/tensor/raw.h"
 
 #include "tessera/tensor/error.h"
 
@@ -96,6 +99,13 @@ void Backend::rms_norm_backward(const Tensor&, const Tensor&, const Tensor&, con
   not_implemented("rms_norm_backward");
 }
 void Backend::gemm(const Tensor&, const Tensor&, const Tensor&, double, double) { not_implemented("gemm"); }
+void Backend::gemm_bias(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& bias, GemmActivation act,
+                        const Tensor& pre_act) {
+  const Tensor& acc = act == GemmActivation::None ? out : pre_act;
+  copy(acc, raw::expand(bias, acc.sizes()));
+  gemm(raw::unsqueeze(acc, 0), raw::unsqueeze(a, 0), raw::unsqueeze(b, 0), 1.0, 1.0);
+  if (act == GemmActivation::GeluTanh) unary(UnaryOp::GeluTanh, out, acc);
+}
 void Backend::index_select(const Tensor&, const Tensor&, int64_t, const Tensor&) { not_implemented("index_select"); }
 void Backend::index_add(const Tensor&, int64_t, const Tensor&, const Tensor&) { not_implemented("index_add"); }
 void Backend::gather(const Tensor&, const Tensor&, int64_t, const Tensor&) { not_implemented("gather"); }

@@ -23,6 +23,9 @@
 
 namespace tessera {
 
+// Activation folded into Backend::gemm_bias (GELU's tanh form is the one cuBLASLt's epilogue has).
+enum class GemmActivation { None, GeluTanh };
+
 enum class UnaryOp : int8_t {
   Neg, Abs, Exp, Log, Log1p, Sqrt, Rsqrt, Square, Reciprocal, Sign,
   Tanh, Sigmoid, Relu, GeluErf, GeluTanh, Silu, Sin, Cos, LogicalNot,
@@ -48,6 +51,9 @@ class Backend {
   // dst[i] = cast(src[i]); same shape; any strides/dtypes. src may live on another device
   // (CPU<->CUDA copies are implemented by the CUDA backend for both directions).
   virtual void copy(const Tensor& dst, const Tensor& src);
+  // copy() that may return before the copy is done (PyTorch's non_blocking=true): the CUDA backend
+  // queues pinned-host <-> device copies asynchronously on the current stream; the default is copy().
+  virtual void copy_non_blocking(const Tensor& dst, const Tensor& src) { copy(dst, src); }
   virtual void fill(const Tensor& out, Scalar value);
   // Waits until all queued work on the device is done (CPU: no-op).
   virtual void synchronize(Device device);
@@ -101,6 +107,13 @@ class Backend {
   // b [B,K,N], out [B,M,N]. a and b have a unit stride in one of their last two dims (the
   // caller makes it so); out is contiguous. Float types; 16-bit floats accumulate in fp32.
   virtual void gemm(const Tensor& out, const Tensor& a, const Tensor& b, double alpha, double beta);
+  // out [M,N] = act(a [M,K] @ b [K,N] + bias [N]) (linear layers, torch.addmm with a 1-D bias).
+  // a and b have a unit stride in one dim; out, bias and pre_act are contiguous. pre_act is defined
+  // only when act != None and receives a @ b + bias (saved for the activation's backward). The
+  // default seeds the output with the broadcast bias and runs gemm with beta = 1 (no extra pass over
+  // the output), then the activation; CUDA folds bias and activation into the cuBLASLt epilogue.
+  virtual void gemm_bias(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& bias, GemmActivation act,
+                         const Tensor& pre_act);
 
   // ---- indexing ---- index tensors are int64 (int32 accepted), validated by the caller.
   virtual void index_select(const Tensor& out, const Tensor& in, int64_t dim, const Tensor& index);

@@ -34,8 +34,14 @@ Tensor empty_like(const Tensor& t);
 Tensor scalar_tensor(Scalar value, const TensorOptions& options = {});
 
 // ---- copies and casts (ops/copy.cpp) ----
-void copy_(const Tensor& dst, const Tensor& src);  // broadcasts src to dst, casts, crosses devices
-Tensor to(const Tensor& t, Device device, DType dtype, bool copy = false);
+// Broadcasts src to dst, casts, crosses devices. non_blocking: may return before a pinned-host <->
+// CUDA copy is done (Backend::copy_non_blocking); synchronise before reading the result on the host.
+void copy_(const Tensor& dst, const Tensor& src, bool non_blocking = false);
+// A CUDA -> CPU transfer with non_blocking lands in pinned memory (as in PyTorch).
+Tensor to(const Tensor& t, Device device, DType dtype, bool copy = false, bool non_blocking = false);
+// A copy of a CPU tensor in pinned host memory (t itself when already pinned); needs a CUDA device.
+Tensor pin_memory(const Tensor& t);
+bool is_pinned(const Tensor& t);
 Tensor contiguous(const Tensor& t);
 Tensor clone(const Tensor& t);
 void fill_(const Tensor& t, Scalar value);
@@ -116,6 +122,12 @@ std::tuple<Tensor, Tensor> rms_norm_backward(const Tensor& grad_out, const Tenso
 
 // ---- linear algebra (ops/linalg.cpp) ----
 Tensor matmul(const Tensor& a, const Tensor& b);  // torch.matmul's 1-D/2-D/N-D semantics
+// torch.addmm: beta * self + alpha * (mat1 @ mat2), self broadcastable to [M, N]. A 1-D self of
+// mat1's dtype with beta = alpha = 1 (a linear layer's bias) runs as one Backend::gemm_bias.
+Tensor addmm(const Tensor& self, const Tensor& mat1, const Tensor& mat2, Scalar beta = 1, Scalar alpha = 1);
+// gelu(mat1 @ mat2 + bias, approximate="tanh") and the pre-activation mat1 @ mat2 + bias, in one
+// Backend::gemm_bias (bias 1-D [N], one float dtype): {out, pre_act}.
+std::pair<Tensor, Tensor> addmm_gelu_tanh(const Tensor& bias, const Tensor& mat1, const Tensor& mat2);
 Tensor mm(const Tensor& a, const Tensor& b);
 Tensor bmm(const Tensor& a, const Tensor& b);
 

@@ -38,7 +38,11 @@ class CpuAllocator final : public Allocator {
 // another translation unit cannot be overwritten by this one's dynamic initialisation; the CPU
 // entry falls back to cpu_allocator().
 Allocator* g_allocators[kNumDeviceTypes] = {nullptr, nullptr};
+Allocator* g_pinned_allocator = nullptr;
 }  // namespace
+
+Allocator* pinned_allocator() { return g_pinned_allocator; }
+void register_pinned_allocator(Allocator* allocator) { g_pinned_allocator = allocator; }
 
 Allocator* cpu_allocator() {
   static CpuAllocator a;
@@ -59,6 +63,11 @@ Allocator* allocator_for(Device device) {
 
 StorageImpl::StorageImpl(size_t nbytes, Device device)
     : nbytes_(nbytes), device_(device), allocator_(allocator_for(device)) {
+  data_ = allocator_->allocate(nbytes, device);
+}
+
+StorageImpl::StorageImpl(size_t nbytes, Device device, Allocator* allocator)
+    : nbytes_(nbytes), device_(device), allocator_(allocator) {
   data_ = allocator_->allocate(nbytes, device);
 }
 

@@ -21,6 +21,11 @@ class Allocator {
 };
 
 Allocator* cpu_allocator();
+// Page-locked ("pinned") host memory for fast and asynchronous host<->device copies
+// (Tensor::pin_memory). The CUDA backend registers its caching host allocator at load; nullptr
+// when tessera has no usable CUDA device.
+Allocator* pinned_allocator();
+void register_pinned_allocator(Allocator* allocator);
 // The allocator registered for a device type; throws DeviceError when the backend is absent.
 Allocator* allocator_for(Device device);
 void register_allocator(DeviceType type, Allocator* allocator);
@@ -32,6 +37,8 @@ void register_allocator(DeviceType type, Allocator* allocator);
 class StorageImpl {
  public:
   StorageImpl(size_t nbytes, Device device);  // allocates from allocator_for(device)
+  // Allocates from `allocator` (e.g. pinned_allocator() for pinned CPU memory).
+  StorageImpl(size_t nbytes, Device device, Allocator* allocator);
   // Wraps external memory; `deleter` (may be empty) runs when the storage dies.
   StorageImpl(void* data, size_t nbytes, Device device, std::function<void(void*)> deleter);
   ~StorageImpl();
@@ -41,6 +48,7 @@ class StorageImpl {
   void* data() const { return data_; }
   size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
+  bool is_pinned() const { return allocator_ != nullptr && allocator_ == pinned_allocator(); }
   uint32_t version() const { return version_.load(std::memory_order_relaxed); }
   void bump_version() { version_.fetch_add(1, std::memory_order_relaxed); }
 

@@ -97,15 +97,22 @@ class Tensor {
   std::string toString() const;                 // "Tensor[2, 3] float32 cpu"
 
   // ---- conversion and copies ----
-  Tensor to(DType dtype, bool copy = false) const;
-  Tensor to(Device device, bool copy = false) const;
-  Tensor to(Device device, DType dtype, bool copy = false) const;
-  Tensor to(const TensorOptions& options, bool copy = false) const;
+  // LibTorch's argument order: non_blocking, then copy. non_blocking lets a copy between pinned host
+  // memory and a CUDA device run asynchronously on the current stream (CUDA -> CPU lands in pinned
+  // memory); synchronise (cuda::synchronize) before reading such a result on the host.
+  Tensor to(DType dtype, bool non_blocking = false, bool copy = false) const;
+  Tensor to(Device device, bool non_blocking = false, bool copy = false) const;
+  Tensor to(Device device, DType dtype, bool non_blocking = false, bool copy = false) const;
+  Tensor to(const TensorOptions& options, bool non_blocking = false, bool copy = false) const;
+  // A copy in page-locked host memory (this tensor when already pinned); CPU tensors only, needs a
+  // CUDA device. is_pinned(): whether this CPU tensor's storage is pinned.
+  Tensor pin_memory() const;
+  bool is_pinned() const;
   Tensor cpu() const { return to(Device::cpu()); }
   Tensor cuda(int index = 0) const { return to(Device::cuda(index)); }
   Tensor contiguous() const;
   Tensor clone() const;
-  Tensor& copy_(const Tensor& src);
+  Tensor& copy_(const Tensor& src, bool non_blocking = false);
   Tensor& fill_(Scalar value);
   Tensor& zero_();
 
@@ -225,6 +232,7 @@ class Tensor {
   // ---- linear algebra and indexing ----
   Tensor matmul(const Tensor& other) const;
   Tensor mm(const Tensor& other) const;
+  Tensor addmm(const Tensor& mat1, const Tensor& mat2, Scalar beta = 1, Scalar alpha = 1) const;
   Tensor bmm(const Tensor& other) const;
   Tensor index_select(int64_t dim, const Tensor& index) const;
   Tensor gather(int64_t dim, const Tensor& index) const;

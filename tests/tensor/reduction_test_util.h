@@ -33,12 +33,12 @@ inline Tensor random_tensor(IntArrayRef shape, DType dtype, uint32_t seed, doubl
 
 // The logical (row-major) values of any view, via a copy to contiguous float64.
 inline std::vector<double> values(const Tensor& t) {
-  Tensor c = t.to(kFloat64, /*copy=*/true);
+  Tensor c = t.to(kFloat64, /*non_blocking=*/false, /*copy=*/true);
   const double* p = c.data_ptr<double>();
   return std::vector<double>(p, p + c.numel());
 }
 inline std::vector<int64_t> int_values(const Tensor& t) {
-  Tensor c = t.to(kInt64, /*copy=*/true);
+  Tensor c = t.to(kInt64, /*non_blocking=*/false, /*copy=*/true);
   const int64_t* p = c.data_ptr<int64_t>();
   return std::vector<int64_t>(p, p + c.numel());
 }

@@ -227,3 +227,34 @@ TEST(Storage, FromBlobDoesNotCopy) {
   data[3] = 9;
   EXPECT_EQ(values<float>(t)[3], 9.0f);
 }
+
+TEST(Core, ToTakesLibTorchsArgumentOrder) {
+  Tensor t = arange(0, 6, 1, TensorOptions(kFloat32)).view({2, 3});
+  EXPECT_TRUE(t.to(kFloat32).is_same(t));
+  EXPECT_TRUE(t.to(kFloat32, /*non_blocking=*/true).is_same(t)) << "non_blocking alone never copies";
+  Tensor c = t.to(kFloat32, /*non_blocking=*/false, /*copy=*/true);
+  EXPECT_FALSE(c.is_alias_of(t));
+  EXPECT_TRUE(c.equal(t));
+  Tensor d = t.to(Device::cpu(), kFloat64, /*non_blocking=*/false, /*copy=*/true);
+  EXPECT_EQ(d.dtype(), kFloat64);
+  t.copy_(full({2, 3}, 7.0), /*non_blocking=*/true);  // CPU -> CPU: a plain copy
+  EXPECT_EQ(t.sum().item<float>(), 42.0f);
+}
+
+TEST(Core, PinMemoryNeedsACudaDevice) {
+  Tensor t = full({4, 5}, 1.5);
+  EXPECT_FALSE(t.is_pinned());
+  if (pinned_allocator() == nullptr) {
+    try {
+      t.pin_memory();
+      ADD_FAILURE() << "pin_memory without a CUDA device should throw";
+    } catch (const DeviceError& e) {
+      EXPECT_NE(std::string(e.what()).find("pin_memory: pinned host memory needs a CUDA device"), std::string::npos)
+          << e.what();
+    }
+  } else {  // a machine with a GPU: the pinned copy is equal and pinned
+    Tensor p = t.pin_memory();
+    EXPECT_TRUE(p.is_pinned());
+    EXPECT_TRUE(p.equal(t));
+  }
+}

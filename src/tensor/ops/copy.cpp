@@ -1,10 +1,11 @@
 // Raw copy, cast, fill, clone, contiguous and device transfer.
 #include "tessera/tensor/error.h"
 #include "tessera/tensor/raw.h"
+#include "tessera/tensor/storage.h"
 
 namespace tessera::raw {
 
-void copy_(const Tensor& dst, const Tensor& src) {
+void copy_(const Tensor& dst, const Tensor& src, bool non_blocking) {
   TESSERA_CHECK(dst.defined() && src.defined(), ValueError, "copy_: undefined tensor");
   Tensor s = src;
   if (!s.sizes().equals(dst.sizes())) {
@@ -18,7 +19,11 @@ void copy_(const Tensor& dst, const Tensor& src) {
   if (dst.numel() == 0) return;
   // The CUDA backend handles both directions of a host<->device copy.
   Backend& be = dst.is_cpu() ? backend_for(s.device()) : backend_for(dst.device());
-  be.copy(dst, s);
+  if (non_blocking) {
+    be.copy_non_blocking(dst, s);
+  } else {
+    be.copy(dst, s);
+  }
 }
 
 void fill_(const Tensor& t, Scalar value) {
@@ -27,10 +32,33 @@ void fill_(const Tensor& t, Scalar value) {
   backend_for(t).fill(t, value);
 }
 
-Tensor to(const Tensor& t, Device device, DType dtype, bool copy) {
+Tensor to(const Tensor& t, Device device, DType dtype, bool copy, bool non_blocking) {
   TESSERA_CHECK(t.defined(), ValueError, "to: undefined tensor");
   if (!copy && t.device() == device && t.dtype() == dtype) return t;
-  Tensor out = empty(t.sizes(), TensorOptions(dtype).device(device));
+  Tensor out;
+  if (non_blocking && device.is_cpu() && !t.is_cpu() && pinned_allocator()) {
+    out = Tensor::make(std::make_shared<StorageImpl>(size_t(t.numel()) * element_size(dtype), device, pinned_allocator()),
+                       t.sizes().vec(), contiguous_strides(t.sizes()), 0, dtype);
+  } else {
+    out = empty(t.sizes(), TensorOptions(dtype).device(device));
+  }
+  copy_(out, t, non_blocking);
+  return out;
+}
+
+bool is_pinned(const Tensor& t) { return t.defined() && t.is_cpu() && t.storage() && t.storage()->is_pinned(); }
+
+Tensor pin_memory(const Tensor& t) {
+  TESSERA_CHECK(t.defined(), ValueError, "pin_memory: undefined tensor");
+  TESSERA_CHECK(t.is_cpu(), DeviceError, "pin_memory: cannot pin a tensor on {}: only CPU tensors can be pinned",
+                t.device().str());
+  if (is_pinned(t)) return t;
+  Allocator* a = pinned_allocator();
+  TESSERA_CHECK(a, DeviceError,
+                "pin_memory: pinned host memory needs a CUDA device, and none is available (tessera built without "
+                "the CUDA backend, or no device found); pinning only speeds up copies to a GPU, so drop the call");
+  Tensor out = Tensor::make(std::make_shared<StorageImpl>(size_t(t.numel()) * element_size(t.dtype()), t.device(), a),
+                            t.sizes().vec(), contiguous_strides(t.sizes()), 0, t.dtype());
   copy_(out, t);
   return out;
 }

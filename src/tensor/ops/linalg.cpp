@@ -4,6 +4,7 @@
 #include <optional>
 #include <utility>
 
+#include "tessera/tensor/backend.h"
 #include "tessera/tensor/error.h"
 #include "tessera/tensor/gemm_layout.h"
 #include "tessera/tensor/raw.h"
@@ -140,6 +141,72 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   Tensor a3 = as_gemm_operand(expand(a2, a_shape));
   Tensor b3 = as_gemm_operand(expand(b2, b_shape));
   return view(gemm3(a3, b3), out_shape);
+}
+
+namespace {
+// Checks of a bias GEMM's operands, with torch's messages.
+void check_bias_gemm(const char* op, const Tensor& bias, const Tensor& mat1, const Tensor& mat2) {
+  check_operands(op, mat1, mat2);
+  TESSERA_CHECK(mat1.dim() == 2, ShapeError, "{}: mat1 must be a matrix, got {}-D tensor", op, mat1.dim());
+  TESSERA_CHECK(mat2.dim() == 2, ShapeError, "{}: mat2 must be a matrix, got {}-D tensor", op, mat2.dim());
+  if (mat1.size(1) != mat2.size(0)) shape_mismatch(op, mat1.size(0), mat1.size(1), mat2.size(0), mat2.size(1));
+  TESSERA_CHECK(bias.defined(), ValueError, "{}: expected a defined self/bias tensor", op);
+  TESSERA_CHECK(bias.device() == mat1.device(), DeviceError,
+                "{}: expected all tensors to be on the same device, but found at least two devices, {} and {}", op,
+                bias.device().str(), mat1.device().str());
+}
+
+// A 2-D operand viewed as [1, rows, cols] with a GEMM layout, back as 2-D.
+Tensor gemm_operand_2d(const Tensor& t) { return squeeze(as_gemm_operand(unsqueeze(t, 0)), 0); }
+
+bool is_float(DType t) {
+  return t == DType::Float32 || t == DType::Float64 || t == DType::BFloat16 || t == DType::Float16;
+}
+}  // namespace
+
+Tensor addmm(const Tensor& self, const Tensor& mat1, const Tensor& mat2, Scalar beta, Scalar alpha) {
+  check_bias_gemm("addmm", self, mat1, mat2);
+  const int64_t M = mat1.size(0), N = mat2.size(1);
+  const bool fused = self.dim() == 1 && self.size(0) == N && self.dtype() == mat1.dtype() && is_float(mat1.dtype()) &&
+                     beta.to_double() == 1.0 && alpha.to_double() == 1.0 && M > 0 && N > 0 && mat1.size(1) > 0;
+  if (fused) {
+    Tensor out = empty({M, N}, mat1.options());
+    backend_for(out).gemm_bias(out, gemm_operand_2d(mat1), gemm_operand_2d(mat2), contiguous(self),
+                               GemmActivation::None, Tensor());
+    return out;
+  }
+  bool broadcastable = self.dim() <= 2;
+  for (int64_t i = 0; broadcastable && i < self.dim(); ++i) {
+    const int64_t s = self.size(self.dim() - 1 - i), want = i == 0 ? N : M;
+    broadcastable = s == 1 || s == want;
+  }
+  TESSERA_CHECK(broadcastable, ShapeError,
+                "addmm: self of shape {} cannot be broadcast to the product's shape [{}, {}]", shape_str(self.sizes()), M,
+                N);
+  Tensor prod = mm(mat1, mat2);
+  if (alpha.to_double() != 1.0) prod = binary(BinaryOp::Mul, prod, alpha);
+  if (beta.to_double() == 0.0) return prod;  // torch: self is ignored (nan/inf in it do not propagate)
+  return binary(BinaryOp::Add, prod, self, beta);  // prod + beta * self
+}
+
+std::pair<Tensor, Tensor> addmm_gelu_tanh(const Tensor& bias, const Tensor& mat1, const Tensor& mat2) {
+  check_bias_gemm("addmm_gelu", bias, mat1, mat2);
+  const int64_t M = mat1.size(0), N = mat2.size(1);
+  TESSERA_CHECK(bias.dim() == 1 && bias.size(0) == N, ShapeError, "addmm_gelu: expected a bias of shape [{}], got {}",
+                N, shape_str(bias.sizes()));
+  TESSERA_CHECK(bias.dtype() == mat1.dtype() && is_float(mat1.dtype()), DTypeError,
+                "addmm_gelu: expected one float dtype, got bias {} and matrices {}", dtype_name(bias.dtype()),
+                dtype_name(mat1.dtype()));
+  Tensor out = empty({M, N}, mat1.options()), pre = empty({M, N}, mat1.options());
+  if (M == 0 || N == 0) return {out, pre};
+  if (mat1.size(1) == 0) {  // empty inner dim: the product is 0, pre = bias
+    copy_(pre, expand(bias, {M, N}));
+    backend_for(out).unary(UnaryOp::GeluTanh, out, pre);
+    return {out, pre};
+  }
+  backend_for(out).gemm_bias(out, gemm_operand_2d(mat1), gemm_operand_2d(mat2), contiguous(bias),
+                             GemmActivation::GeluTanh, pre);
+  return {out, pre};
 }
 
 }  // namespace tessera::raw
