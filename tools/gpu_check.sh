@@ -166,7 +166,7 @@ if [ -s /tmp/tessera_gpu_bench.out ]; then
 fi
 if [ -s /tmp/tessera_gpt2.out ]; then
   echo "==== gpt2 step table"
-  sed -n '/ms\/step/,$p' /tmp/tessera_gpt2.out
+  sed -n '/^ *ms\/step/,$p' /tmp/tessera_gpt2.out
 fi
 
 echo "==== summary ($(( $(date +%s) - T0 )) s)"
