@@ -5,16 +5,17 @@
 # It prints the GPU (nvidia-smi), which shared libraries are found or MISSING, runs the `gpu`
 # test suite (test_cuda) and the CPU unit tests of the bundle, a 20-step CUDA training smoke run of
 # the tiny VLM (the tessera CLI, losses next to a CPU run), then tessera-gpu-bench and (when
-# python3 has torch with CUDA) tools/bench/torch_sdpa_ref.py, and ends with both benchmark
-# tables and a summary table. It never installs anything and never changes the GPU's settings.
+# python3 has torch with CUDA) tools/bench/torch_sdpa_ref.py, then the GPT-2-124M training step
+# (bench_gpt2_step, next to PyTorch eager and, time allowing, torch.compile), and ends with the
+# benchmark tables and a summary table. It never installs anything and never changes the GPU's settings.
 set -u
 cd "$(dirname "$0")/.."
 B="${1:-build-gpu-bundle}"
 T0=$(date +%s)
 BUDGET="${GPU_CHECK_BUDGET:-450}"   # seconds for the whole script
 RUN_UNIT="${GPU_CHECK_UNIT:-0}"      # 1: also run the CPU unit tests of the bundle there
-status_smi="?"; status_libs="?"; status_gpu="not run"; status_unit="not run"; status_bench="not run"; status_torch="not run"; status_train="not run"; per_suite=""
-rm -f /tmp/tessera_gpu_bench.out /tmp/tessera_torch_ref.out
+status_smi="?"; status_libs="?"; status_gpu="not run"; status_unit="not run"; status_bench="not run"; status_torch="not run"; status_train="not run"; status_gpt2="not run"; per_suite=""
+rm -f /tmp/tessera_gpu_bench.out /tmp/tessera_torch_ref.out /tmp/tessera_gpt2.out
 
 echo "==== gpu_check: $(date -u) on $(hostname)"
 [ -f "$B/COMMIT" ] && echo "bundle: $(tr '\n' ' ' < "$B/COMMIT")"
@@ -113,23 +114,48 @@ if [ "$status_libs" = "ok" ]; then
     fi
   fi
   left=$(( BUDGET - ($(date +%s) - T0) ))
-  if [ "$left" -gt 30 ]; then
-    quick=""; [ "$left" -lt 150 ] && quick="--quick"
-    echo "==== tessera-gpu-bench $quick (timeout $left s)"
-    timeout "$left" "$B/bin/tessera-gpu-bench" $quick 2>&1 | tee /tmp/tessera_gpu_bench.out
+  # bench_gpt2_step (below) keeps 60 s for itself
+  gpt2_keep=0; [ -x "$B/bin/bench_gpt2_step" ] && gpt2_keep=60
+  if [ "$left" -gt $((30 + gpt2_keep)) ]; then
+    quick=""; [ "$left" -lt $((150 + gpt2_keep)) ] && quick="--quick"
+    echo "==== tessera-gpu-bench $quick (timeout $((left - gpt2_keep)) s)"
+    timeout $((left - gpt2_keep)) "$B/bin/tessera-gpu-bench" $quick 2>&1 | tee /tmp/tessera_gpu_bench.out
     rc=${PIPESTATUS[0]}; [ $rc -eq 0 ] && status_bench="ok" || status_bench="FAIL (rc=$rc)"
   else
     status_bench="skipped (time)"
   fi
   # PyTorch's SDPA on the same shapes, when the machine's python3 has torch with CUDA.
+  torch_cuda=0
+  [ $(( BUDGET - ($(date +%s) - T0) )) -gt 60 ] && timeout 60 python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" >/dev/null 2>&1 && torch_cuda=1
   left=$(( BUDGET - ($(date +%s) - T0) ))
-  if [ "$left" -gt 40 ] && timeout 60 python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" >/dev/null 2>&1; then
-    quick=""; [ "$left" -lt 120 ] && quick="--quick"
-    echo "==== torch sdpa reference $quick (timeout $((left - 10)) s)"
-    timeout $((left - 10)) python3 tools/bench/torch_sdpa_ref.py $quick 2>&1 | tee /tmp/tessera_torch_ref.out
+  if [ "$left" -gt $((40 + gpt2_keep)) ] && [ $torch_cuda = 1 ]; then
+    quick=""; [ "$left" -lt $((120 + gpt2_keep)) ] && quick="--quick"
+    echo "==== torch sdpa reference $quick (timeout $((left - 10 - gpt2_keep)) s)"
+    timeout $((left - 10 - gpt2_keep)) python3 tools/bench/torch_sdpa_ref.py $quick 2>&1 | tee /tmp/tessera_torch_ref.out
     rc=${PIPESTATUS[0]}; [ $rc -eq 0 ] && status_torch="ok" || status_torch="FAIL (rc=$rc)"
   else
     status_torch="skipped (no torch with CUDA, or no time)"
+  fi
+  # The CUDA issue's GPT-2-124M training step (bf16 autocast, batch 8 x seq 1024, AdamW): tessera, then
+  # PyTorch eager when python3 has torch with CUDA, then torch.compile (~1 min to compile) only with
+  # time to spare. Batch 8 so that tessera's part should fit the 60 s kept for it above (not yet
+  # measured on a GPU); it prints its own line before PyTorch starts, so a timeout keeps it.
+  left=$(( BUDGET - ($(date +%s) - T0) ))
+  if [ $gpt2_keep -gt 0 ] && [ "$left" -gt 45 ]; then
+    targs=""
+    if [ $torch_cuda = 1 ] && [ "$left" -gt 240 ]; then targs="--torch --torch-timeout $(( (left - 70) / 2 ))"
+    elif [ $torch_cuda = 1 ] && [ "$left" -gt 120 ]; then targs="--torch --no-compile --torch-timeout $((left - 70))"
+    fi
+    echo "==== bench_gpt2_step --device cuda --batch 8 --seq 1024 --steps 8 --warmup 2 $targs (timeout $((left - 5)) s)"
+    timeout $((left - 5)) "$B/bin/bench_gpt2_step" --device cuda --batch 8 --seq 1024 --steps 8 --warmup 2 \
+      --torch-script tools/bench/gpt2_torch.py $targs 2>&1 | tee /tmp/tessera_gpt2.out
+    rc=${PIPESTATUS[0]}
+    tok=$(sed -n 's/^tessera: //p' /tmp/tessera_gpt2.out | head -1)
+    if [ $rc -eq 0 ]; then status_gpt2="ok: ${tok:-?}${targs:+ (torch rows in the table)}"
+    else status_gpt2="FAIL (rc=$rc)${tok:+: $tok}"; fi
+    [ -z "$targs" ] && status_gpt2="$status_gpt2; torch not run (no torch with CUDA, or no time)"
+  elif [ $gpt2_keep -gt 0 ]; then
+    status_gpt2="skipped (time)"
   fi
 fi
 
@@ -138,11 +164,15 @@ if [ -s /tmp/tessera_gpu_bench.out ]; then
   grep -E "^(benchmark|device:|gemm|copy|neg|add|cast|softmax|layer_norm|rms_norm|cross_entropy|sum|attention|attn)" /tmp/tessera_gpu_bench.out
   [ -s /tmp/tessera_torch_ref.out ] && cat /tmp/tessera_torch_ref.out
 fi
+if [ -s /tmp/tessera_gpt2.out ]; then
+  echo "==== gpt2 step table"
+  sed -n '/^ *ms\/step/,$p' /tmp/tessera_gpt2.out
+fi
 
 echo "==== summary ($(( $(date +%s) - T0 )) s)"
 printf "  %-14s %s\n" "nvidia-smi" "$status_smi" "libraries" "$status_libs" "gpu tests" "$status_gpu" \
        "unit tests" "$status_unit" "cuda training" "$status_train" "benchmarks" "$status_bench" \
-       "torch ref" "$status_torch"
+       "torch ref" "$status_torch" "gpt2 step" "$status_gpt2"
 [ -n "$per_suite" ] && echo "  gpu suites:$per_suite" | fold -s -w 110
 [ -n "$missing" ] && echo "  not found on this machine:$missing"
 case "$status_gpu" in PASS*) exit 0 ;; *) exit 1 ;; esac

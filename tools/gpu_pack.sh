@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds what the GPU machine runs and packs it into build-gpu-bundle/ (run HERE, on the build
 # machine): a release build with the CUDA backend for sm_90 in build-gpu/, then the stripped
-# library, test_cuda, tessera-gpu-bench, test_tensor, the tessera CLI (a CUDA training smoke run) and
+# library, test_cuda, tessera-gpu-bench, test_tensor, the tessera CLI (a CUDA training smoke run),
+# bench_gpt2_step (the GPT-2-124M training step; its PyTorch side, tools/bench/gpt2_torch.py, runs from
+# the repo root there) and
 # the small non-CUDA shared libraries they need (fmt, gomp, png; plus libcudart as a fallback) in build-gpu-bundle/{bin,lib}. The bundle is what
 # the device tool carries (it must stay under 64 MiB); tools/gpu_check.sh runs it there.
 # Usage: tools/gpu_pack.sh [gpu_archs (default 90)]
@@ -17,12 +19,13 @@ fi
 # Meson 1.0 does not record header dependencies of .cu files (no nvcc depfile), so an edited
 # .cuh/.h would not rebuild the kernels: touch them (ccache makes an unchanged rebuild cheap).
 touch src/cuda/kernels/*.cu
-ninja -C build-gpu tests/cuda/test_cuda tools/tessera-gpu-bench tests/tensor/test_tensor tools/tessera
+ninja -C build-gpu tests/cuda/test_cuda tools/tessera-gpu-bench tests/tensor/test_tensor tools/tessera \
+  tools/bench/bench_gpt2_step
 rm -rf build-gpu-bundle
 mkdir -p build-gpu-bundle/bin build-gpu-bundle/lib
 cp -L build-gpu/libtessera.so.0 build-gpu-bundle/lib/
 cp build-gpu/tests/cuda/test_cuda build-gpu/tools/tessera-gpu-bench build-gpu/tests/tensor/test_tensor \
-   build-gpu/tools/tessera build-gpu-bundle/bin/
+   build-gpu/tools/tessera build-gpu/tools/bench/bench_gpt2_step build-gpu-bundle/bin/
 # Small shared libraries the GPU machine may lack (found via ldconfig / the CUDA toolkit here).
 for so in libfmt.so.9 libgomp.so.1 libpng16.so.16; do
   # (no early exit in awk: ldconfig would die of SIGPIPE, which pipefail turns into a failed script)

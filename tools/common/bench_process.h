@@ -52,11 +52,12 @@ inline double process_cpu_ms() {
 
 using KeyValues = std::map<std::string, double>;
 
-// Runs `cmd` and returns the "key value" lines it prints, in order (stderr discarded; empty when the
-// command cannot start, e.g. no python3).
-inline std::vector<std::pair<std::string, double>> read_key_values(const std::string& cmd) {
+// Runs `cmd` and returns the "key value" lines it prints, in order (empty when the command cannot
+// start, e.g. no python3). Its stderr is discarded unless `keep_stderr` (then it goes to ours, so a
+// worker can say why it measured nothing).
+inline std::vector<std::pair<std::string, double>> read_key_values(const std::string& cmd, bool keep_stderr = false) {
   std::vector<std::pair<std::string, double>> out;
-  FILE* p = popen((cmd + " 2>/dev/null").c_str(), "r");
+  FILE* p = popen((keep_stderr ? cmd : cmd + " 2>/dev/null").c_str(), "r");
   if (!p) return out;
   char key[64];
   double v;
@@ -66,9 +67,9 @@ inline std::vector<std::pair<std::string, double>> read_key_values(const std::st
 }
 
 // The same as a map (a worker process's measurement).
-inline KeyValues run_worker_process(const std::string& cmd) {
+inline KeyValues run_worker_process(const std::string& cmd, bool keep_stderr = false) {
   KeyValues r;
-  for (auto& [k, v] : read_key_values(cmd)) r[k] = v;
+  for (auto& [k, v] : read_key_values(cmd, keep_stderr)) r[k] = v;
   return r;
 }
 
