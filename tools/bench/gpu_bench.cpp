@@ -1,6 +1,7 @@
 // tessera-gpu-bench: a few CUDA microbenchmarks, each a ratio against a reference measured in the
 // same process on the same device (DESIGN: a timing is a benchmark, never a test):
 //   gemm bf16/fp16/fp32  tessera's Backend::gemm          vs cublasGemmEx on the same buffers
+//   linear+bias(+gelu)   Backend::gemm_bias (cuBLASLt epilogue) vs gemm + bias add (+ gelu kernel)
 //   copy f32             tessera's strided-kernel copy    vs cudaMemcpyAsync device-to-device
 //   contiguous copy      Backend::copy (memcpy fast path)  vs cudaMemcpyAsync
 //   add / cast / softmax / layer_norm / rms_norm / cross_entropy (+ backward) / sum: achieved
@@ -113,6 +114,28 @@ int main(int argc, char** argv) {
     int it = n >= 8192 ? 10 : 20;
     double ref_ms = time_ms(ref, 3, it), ours_ms = time_ms(ours, 3, it);
     report({fmt::format("gemm {} {}^3", dtype_name(g.dt), n), ours_ms, ref_ms, "TFLOP/s", 2.0 * double(n) * n * n});
+  }
+
+  // ---- linear layer with bias (GPT-2-124M MLP fc shape): one GEMM whose cuBLASLt epilogue adds the bias
+  // (and GELU) vs the unfused GEMM + broadcast bias add (+ GELU kernel) of the same primitives ----
+  {
+    const int64_t M = 8192, K = 768, Nf = 3072;
+    Tensor xin = dev_empty({M, K}, kBFloat16), w = dev_empty({K, Nf}, kBFloat16), bias = dev_empty({Nf}, kBFloat16);
+    Tensor out = dev_empty({M, Nf}, kBFloat16), pre = dev_empty({M, Nf}, kBFloat16);
+    be.random_normal(xin, 0, 1, 5, 0);
+    be.random_normal(w, 0, 0.02, 6, 0);
+    be.random_normal(bias, 0, 1, 7, 0);
+    Tensor bias2 = raw::expand(raw::unsqueeze(bias, 0), {M, Nf});
+    auto unfused = [&](bool gelu) {
+      be.gemm(raw::unsqueeze(pre, 0), raw::unsqueeze(xin, 0), raw::unsqueeze(w, 0), 1.0, 0.0);
+      be.binary(BinaryOp::Add, pre, pre, bias2, 1);
+      if (gelu) be.unary(UnaryOp::GeluTanh, out, pre);
+    };
+    double flops = 2.0 * double(M) * K * Nf;
+    report({"linear+bias bf16 8192x768x3072", time_ms([&] { be.gemm_bias(out, xin, w, bias, GemmActivation::None, Tensor()); }, 3, 20),
+            time_ms([&] { unfused(false); }, 3, 20), "TFLOP/s", flops});
+    report({"linear+bias+gelu bf16 (same)", time_ms([&] { be.gemm_bias(out, xin, w, bias, GemmActivation::GeluTanh, pre); }, 3, 20),
+            time_ms([&] { unfused(true); }, 3, 20), "TFLOP/s", flops});
   }
 
   // ---- memory-bound kernels vs cudaMemcpy D2D on the same byte count ----
