@@ -1,6 +1,8 @@
 // optim::AdamW: Adam with decoupled weight decay (Loshchilov & Hutter), PyTorch's exact update order
 // (torch.optim.AdamW, foreach=False). On CPU the update is one fused pass over each parameter
-// (Note [fused adamw]); elsewhere it is composite tensor ops on the parameter's own device.
+// (Note [fused adamw]); on CUDA one multi-tensor step per (device, dtype) (Note [multi-tensor adamw]);
+// elsewhere (float64 or non-contiguous on CUDA) composite tensor ops on the parameter's own device.
+// Optional float32 master weights for bfloat16/float16 parameters (Note [adamw master weights]).
 #pragma once
 
 #include "tessera/nn/optim/optimizer.h"
