@@ -161,7 +161,7 @@ fi
 
 if [ -s /tmp/tessera_gpu_bench.out ]; then
   echo "==== benchmark tables"
-  grep -E "^(benchmark|device:|gemm|linear|copy|neg|add|cast|softmax|layer_norm|rms_norm|cross_entropy|sum|attention|attn)" /tmp/tessera_gpu_bench.out
+  grep -E "^(benchmark|device:|gemm|linear|adamw|copy|neg|add|cast|softmax|layer_norm|rms_norm|cross_entropy|sum|attention|attn)" /tmp/tessera_gpu_bench.out
   [ -s /tmp/tessera_torch_ref.out ] && cat /tmp/tessera_torch_ref.out
 fi
 if [ -s /tmp/tessera_gpt2.out ]; then

@@ -2,8 +2,8 @@
 // plus the host-side helpers that turn Tensors into the plain launch arguments of
 // kernels/kernel_api.h. Each family of primitives is defined in its own file:
 // cuda_backend.cpp (registration, copy, fill, elementwise, random), ops_reduce.cpp (reductions,
-// softmax, norms, cross-entropy), ops_gemm.cpp (cuBLASLt / cuBLAS), ops_index.cpp (indexing, tril/triu), ops_attention.cpp
-// (fused attention).
+// softmax, norms, cross-entropy), ops_gemm.cpp (cuBLASLt / cuBLAS), ops_index.cpp (indexing, tril/triu),
+// ops_attention.cpp (fused attention), ops_optim.cpp (the multi-tensor AdamW step).
 #pragma once
 
 #include <array>
@@ -67,6 +67,9 @@ class CudaBackend final : public Backend {
   void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout, const Tensor& q,
                           const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse, bool causal,
                           double scale) override;
+
+  // ops_optim.cpp
+  void adamw_step(const std::vector<AdamWSlot>& slots, double beta1, double beta2, double eps) override;
 
   // ops_index.cpp
   void index_select(const Tensor& out, const Tensor& in, int64_t dim, const Tensor& index) override;

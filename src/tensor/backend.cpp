@@ -125,5 +125,8 @@ void Backend::attention_backward(const Tensor&, const Tensor&, const Tensor&, co
                                  const Tensor&, const Tensor&, const Tensor&, const Tensor&, bool, double) {
   not_implemented("scaled_dot_product_attention_backward");
 }
+void Backend::adamw_step(const std::vector<AdamWSlot>&, double, double, double) {
+  not_implemented("adamw_step (multi-tensor AdamW)");
+}
 
 }  // namespace tessera

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tessera/tensor/adamw_step.h"
 #include "tessera/tensor/tensor.h"
 
 namespace tessera {
@@ -145,6 +146,12 @@ class Backend {
   virtual void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout,
                                   const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
                                   const Tensor& lse, bool causal, double scale);
+
+  // ---- optimizers ----
+  // One AdamW update of every slot (Note [multi-tensor adamw] in adamw_step.h): all tensors on this
+  // backend's device, params of one dtype. The CPU backend does not implement it (AdamW runs its
+  // fused CPU kernel per parameter instead).
+  virtual void adamw_step(const std::vector<AdamWSlot>& slots, double beta1, double beta2, double eps);
 
  protected:
   [[noreturn]] void not_implemented(std::string_view op) const;

@@ -1,7 +1,7 @@
 // optim: SGD and AdamW against torch.optim golden values (tests/data/optim.json from
 // tools/golden/optim.py), fused vs composite AdamW, low-precision parameters, the state dict round
 // trip (bitwise identical continuation) and its load errors, WarmupCosineLR against LambdaLR,
-// ConstantLR, and gradient accumulation over micro-batches.
+// ConstantLR, gradient accumulation over micro-batches, and AdamW's float32 master weights.
 #include <gtest/gtest.h>
 
 #include <tessera/tessera.h>
@@ -466,4 +466,131 @@ TEST(GradAccumulation, MicroBatchesGiveTheFullBatchGradientAndStep) {
   EXPECT_TRUE(w2.allclose(w1, 1e-12, 1e-14));
   EXPECT_TRUE(b2.allclose(b1, 1e-12, 1e-14));
   EXPECT_THROW(optim::GradAccumulator(0), ValueError);
+}
+
+// ---- master weights (Note [adamw master weights]) ----
+
+namespace {
+
+// Values in [1, 2): a bfloat16 ulp there is 2^-7 and a float16 ulp 2^-10, both far above an lr of 1e-4.
+Tensor values_in_one_two(int64_t n, DType dt) { return (rand({n}) + 1.0).to(dt).requires_grad_(); }
+
+}  // namespace
+
+TEST(OptimMaster, LowPrecisionWithMasterTracksFloat32WherePlainStalls) {
+  for (DType dt : {kBFloat16, kFloat16}) {
+    for (bool fused : {true, false}) {
+      manual_seed(21);
+      const int64_t n = 257;
+      Tensor plain = values_in_one_two(n, dt);
+      Tensor start = plain.detach().clone();
+      Tensor mastered = start.clone().requires_grad_();
+      Tensor ref = start.to(kFloat32).requires_grad_();
+      const optim::AdamWOptions o{.lr = 1e-4, .weight_decay = 0.01, .fused = fused};
+      optim::AdamWOptions om = o;
+      om.master_weights = true;
+      optim::AdamW opt_plain({plain}, o), opt_master({mastered}, om), opt_ref({ref}, o);
+      for (int s = 0; s < 300; ++s) {
+        // positive gradients, exactly representable in dt, so the float32 run sees the same values
+        Tensor g = (rand({n}) * 0.5 + 0.5).to(dt);
+        plain.set_grad(g);
+        mastered.set_grad(g.clone());
+        ref.set_grad(g.to(kFloat32));
+        opt_plain.step();
+        opt_master.step();
+        opt_ref.step();
+      }
+      const std::string what = std::string(dtype_name(dt)) + (fused ? " fused" : " composite");
+      // the float32 run moved by about 300 * lr = 0.03, many low-precision ulps ...
+      EXPECT_GE(max_abs_diff(ref, start), 0.02) << what;
+      // ... the plain low-precision parameter did not move at all (every update rounds away) ...
+      EXPECT_TRUE(plain.equal(start)) << what;
+      EXPECT_GE(max_abs_diff(plain, ref), 0.02) << what;
+      // ... while the master is the float32 run exactly (same arithmetic on the same values) and the
+      // parameter is its rounding.
+      const Tensor& master = opt_master.state(0).at("master_param");
+      EXPECT_EQ(master.dtype(), kFloat32);
+      EXPECT_TRUE(master.equal(ref.detach())) << what << ": " << max_abs_diff(master, ref);
+      EXPECT_TRUE(mastered.equal(ref.detach().to(dt))) << what;
+      EXPECT_EQ(mastered.dtype(), dt);
+      EXPECT_LE(max_abs_diff(mastered, ref), dt == kBFloat16 ? 0.0079 : 0.001) << what;
+    }
+  }
+}
+
+TEST(OptimMaster, NoEffectOnFloat32AndNoKeyWhenOff) {
+  manual_seed(5);
+  Tensor a = randn({40}).requires_grad_();
+  Tensor b = a.detach().clone().requires_grad_();
+  Tensor low = randn({40}).to(kBFloat16).requires_grad_();
+  optim::AdamW with({a}, {.lr = 1e-2, .master_weights = true});
+  optim::AdamW without({b, low}, {.lr = 1e-2});
+  for (int s = 0; s < 3; ++s) {
+    Tensor g = randn({40});
+    a.set_grad(g);
+    b.set_grad(g.clone());
+    low.set_grad(g.to(kBFloat16));
+    with.step();
+    without.step();
+  }
+  EXPECT_TRUE(a.equal(b));
+  EXPECT_FALSE(with.state(0).count("master_param"));
+  EXPECT_FALSE(without.state(1).count("master_param"));
+  for (const auto& [k, t] : without.state_dict()) EXPECT_EQ(k.find("master"), std::string::npos) << k;
+}
+
+TEST(OptimMaster, StateDictRoundTripContinuesBitwise) {
+  auto make = [](uint64_t seed) {
+    manual_seed(seed);
+    return std::vector<Tensor>{randn({7, 5}).to(kBFloat16).requires_grad_(), randn({9}).to(kFloat16).requires_grad_(),
+                               randn({4}).requires_grad_()};
+  };
+  const optim::AdamWOptions o{.lr = 1e-3, .weight_decay = 0.1, .master_weights = true};
+  auto pa = make(3);
+  optim::AdamW opt_a(pa, o);
+  train(opt_a, nullptr, pa, 0, 8);
+
+  auto pb = make(3);
+  optim::AdamW opt_b(pb, o);
+  train(opt_b, nullptr, pb, 0, 4);
+  nn::StateDict saved = snapshot(opt_b.state_dict());
+  std::map<std::string, Tensor> keys(saved.begin(), saved.end());
+  ASSERT_TRUE(keys.count("state.0.master_param"));
+  ASSERT_TRUE(keys.count("state.1.master_param"));
+  EXPECT_FALSE(keys.count("state.2.master_param"));  // float32: no master
+  EXPECT_EQ(keys["state.0.master_param"].dtype(), kFloat32);
+  EXPECT_TRUE(keys["state.0.master_param"].sizes().equals(pb[0].sizes()));
+
+  auto pc = clone_params(pb);
+  optim::AdamW opt_c(pc, o);
+  opt_c.load_state_dict(saved);
+  EXPECT_TRUE(opt_c.state(0).at("master_param").equal(opt_b.state(0).at("master_param")));
+  train(opt_c, nullptr, pc, 4, 8);
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(pa[i].equal(pc[i])) << "param " << i;
+  EXPECT_TRUE(opt_a.state(0).at("master_param").equal(opt_c.state(0).at("master_param")));
+
+  // A master-weights state dict into an AdamW without them: a clear error, nothing changed.
+  auto pd = clone_params(pb);
+  optim::AdamW no_master(pd, {.lr = 1e-3, .weight_decay = 0.1});
+  auto msg = what_messages([&] { no_master.load_state_dict(saved); });
+  ASSERT_EQ(msg.size(), 1u);
+  EXPECT_NE(msg[0].find("\"state.0.master_param\""), std::string::npos) << msg[0];
+  EXPECT_NE(msg[0].find("master_weights = true"), std::string::npos) << msg[0];
+  EXPECT_EQ(no_master.step_count(), 0);
+  // A state dict without masters into an AdamW with them: the masters come from the parameters at the
+  // next update.
+  auto pe = clone_params(pb);
+  optim::AdamW plain_opt(clone_params(pb), {.lr = 1e-3, .weight_decay = 0.1});
+  auto pf = plain_opt.parameters();
+  train(plain_opt, nullptr, pf, 0, 2);
+  optim::AdamW with_master(pe, o);
+  with_master.load_state_dict(plain_opt.state_dict());
+  EXPECT_FALSE(with_master.state(0).count("master_param"));
+  Tensor before = pe[0].detach().to(kFloat32);
+  pe[0].set_grad(zeros({7, 5}).to(kBFloat16));
+  with_master.step();
+  ASSERT_TRUE(with_master.state(0).count("master_param"));
+  // it started from the parameter; one step of lr 1e-3 moves it by about 1e-3
+  EXPECT_LE(max_abs_diff(with_master.state(0).at("master_param"), before), 1e-2);
+  EXPECT_GT(max_abs_diff(with_master.state(0).at("master_param"), before), 0.0);
 }

@@ -6,6 +6,8 @@
 //   contiguous copy      Backend::copy (memcpy fast path)  vs cudaMemcpyAsync
 //   add / cast / softmax / layer_norm / rms_norm / cross_entropy (+ backward) / sum: achieved
 //                        bandwidth, against the memcpy bandwidth
+//   adamw                the multi-tensor AdamW step over GPT-2 small's 124M parameters (f32, and
+//                        bf16 with float32 master weights): bandwidth against the memcpy bandwidth
 //   attention            fused attention fwd / bwd TFLOP/s (flash-attention's FLOP convention:
 //                        fwd 4*B*S^2*H*D, halved if causal; bwd 2.5x fwd); tools/bench/torch_sdpa_ref.py
 //                        prints PyTorch's numbers for the same shapes
@@ -216,6 +218,48 @@ int main(int argc, char** argv) {
   report({"sum f32 (one block per row!)", time_ms([&] { be.reduce(ReduceOp::Sum, raw::view(sum_out, {1}), x, {0}); }, 1, 3),
           memcpy_ms / 2, "GB/s", double(bytes)});
   x = y = z = xb = x2 = z2 = zt = Tensor();  // free the 1 GiB buffers before attention
+
+  // ---- multi-tensor AdamW (Note [multi-tensor adamw]): GPT-2 small's 124M parameters in 148 tensors.
+  // Both cases move 28 bytes per parameter (f32: param r/w, grad, m r/w, v r/w; bf16 + master: param
+  // write, grad, m, v and master r/w), against the memcpy bandwidth.
+  {
+    std::vector<int64_t> sizes = {50257 * 768, 1024 * 768};
+    for (int l = 0; l < 12; ++l)
+      for (int64_t n : {768, 768, 768 * 2304, 2304, 768 * 768, 768, 768, 768, 768 * 3072, 3072, 3072 * 768, 768})
+        sizes.push_back(n);
+    sizes.push_back(768);
+    sizes.push_back(768);
+    for (bool low : {false, true}) {
+      const DType pd = low ? kBFloat16 : kFloat32;
+      std::vector<AdamWSlot> slots;
+      int64_t total = 0;
+      for (int64_t n : sizes) {
+        AdamWSlot sl;
+        sl.param = dev_empty({n}, pd);
+        sl.grad = dev_empty({n}, pd);
+        sl.exp_avg = dev_empty({n}, kFloat32);
+        sl.exp_avg_sq = dev_empty({n}, kFloat32);
+        be.random_normal(sl.param, 0, 0.02, 9, 0);
+        be.random_normal(sl.grad, 0, 1e-3, 10, 0);
+        be.fill(sl.exp_avg, 0.0);
+        be.fill(sl.exp_avg_sq, 0.0);
+        if (low) {
+          sl.master = dev_empty({n}, kFloat32);
+          be.copy(sl.master, sl.param);
+        }
+        sl.lr = 6e-4;
+        sl.weight_decay = 0.1;
+        sl.step = 10;
+        slots.push_back(sl);
+        total += n;
+      }
+      const double moved = 28.0 * double(total);
+      std::string name = fmt::format("adamw multi-tensor {} ({:.0f}M, {} t)", low ? "bf16+master" : "f32",
+                                     double(total) / 1e6, slots.size());
+      report({name, time_ms([&] { be.adamw_step(slots, 0.9, 0.95, 1e-8); }, 2, 10), memcpy_ms * moved / (2.0 * bytes),
+              "GB/s", moved});
+    }
+  }
 
   // ---- fused attention, bf16 (flash-attention shapes: 16k tokens per batch, hidden 2048) ----
   std::printf("\n%-44s %10s %10s %10s %10s\n", "attention (tessera)", "fwd ms", "fwd TF/s", "bwd ms", "bwd TF/s");

@@ -145,4 +145,78 @@ cudaError_t attention_backward(char* dq, char* dk, char* dv, const char* dout, c
                                int64_t BH, int64_t Sq, int64_t Sk, int64_t D, bool causal, double scale,
                                cudaStream_t s);
 
+// ---- adamw.cu ---- the multi-tensor AdamW step (Note [multi-tensor adamw] in tessera/tensor/adamw_step.h).
+// One tensor of the step: contiguous param/grad of the step's dtype (F32, BF16 or F16), float32 exp_avg,
+// exp_avg_sq and (optional, null for none) master, `n` elements, and the tensor's own scalars.
+struct AdamWTensor {
+  char* param = nullptr;
+  const char* grad = nullptr;
+  float* exp_avg = nullptr;
+  float* exp_avg_sq = nullptr;
+  float* master = nullptr;
+  int64_t n = 0;
+  float decay = 1, neg_step = 0, bc2_sqrt = 1;
+};
+// The scalars every tensor of the step shares (they depend on beta1, beta2 and eps only).
+struct AdamWShared {
+  float lerp_coeff = 0, beta2 = 0, c2 = 0, eps = 0;
+  bool lerp_from_self = true;
+};
+
+// Note [adamw launch packing]
+// A launch covers up to kAdamWMaxTensors tensors split into chunks of kAdamWChunk elements, one
+// block per chunk, at most kAdamWMaxBlocks blocks; all of it travels as one by-value kernel parameter
+// (AdamWLaunch, under the 4 KB kernel-parameter limit of older toolkits). Tensors are packed in order;
+// a launch is issued when its blocks or its tensor slots are full, and a tensor whose chunks do not all
+// fit continues in the next launch (it is then that launch's tensor 0). Empty tensors get no block.
+inline constexpr int64_t kAdamWChunk = 65536;
+inline constexpr int kAdamWMaxTensors = 32;
+inline constexpr int kAdamWMaxBlocks = 320;
+struct AdamWLaunch {
+  AdamWTensor tensors[kAdamWMaxTensors];
+  int32_t block_chunk[kAdamWMaxBlocks];     // chunk index within its tensor
+  uint8_t block_tensor[kAdamWMaxBlocks];    // index into tensors
+  int32_t num_tensors = 0, num_blocks = 0;
+};
+static_assert(sizeof(AdamWLaunch) + sizeof(AdamWShared) <= 4096, "AdamW launch parameters must stay under 4 KB");
+static_assert(kAdamWMaxTensors <= 256, "block_tensor is a uint8_t");
+
+// Packs `count` tensors into launches (Note [adamw launch packing]) and calls launch(const AdamWLaunch&)
+// for each, returning its first error. Plain host code (the tests check the packing without a GPU).
+template <typename F>
+cudaError_t adamw_for_each_launch(const AdamWTensor* tensors, int64_t count, F&& launch) {
+  AdamWLaunch l;
+  for (int64_t i = 0; i < count; ++i) {
+    const AdamWTensor& t = tensors[i];
+    if (t.n <= 0) continue;
+    int slot = l.num_tensors++;
+    l.tensors[slot] = t;
+    const int64_t chunks = (t.n + kAdamWChunk - 1) / kAdamWChunk;
+    for (int64_t c = 0; c < chunks; ++c) {
+      l.block_tensor[l.num_blocks] = uint8_t(slot);
+      l.block_chunk[l.num_blocks] = int32_t(c);
+      ++l.num_blocks;
+      const bool last_chunk = c + 1 == chunks;
+      if (l.num_blocks == kAdamWMaxBlocks || (l.num_tensors == kAdamWMaxTensors && last_chunk)) {
+        cudaError_t err = launch(static_cast<const AdamWLaunch&>(l));
+        if (err != cudaSuccess) return err;
+        l.num_blocks = 0;
+        if (last_chunk) {
+          l.num_tensors = 0;
+        } else {  // the rest of this tensor goes on in the next launch
+          l.tensors[0] = t;
+          l.num_tensors = 1;
+          slot = 0;
+        }
+      }
+    }
+  }
+  if (l.num_blocks > 0) return launch(static_cast<const AdamWLaunch&>(l));
+  return cudaSuccess;
+}
+
+// Updates every tensor (dt: F32, BF16 or F16) in as few launches as the packing allows.
+cudaError_t adamw_multi_tensor(const AdamWTensor* tensors, int64_t count, DT dt, const AdamWShared& shared,
+                               cudaStream_t s);
+
 }  // namespace tessera::cuda::kern

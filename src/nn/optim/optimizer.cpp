@@ -143,6 +143,10 @@ void Optimizer::load_state_dict(const nn::StateDict& sd) {
   const std::vector<Tensor> params = parameters();
   const std::vector<std::string> keys = state_keys();
   const std::set<std::string> key_set(keys.begin(), keys.end());
+  auto optional_key = [&](const Tensor& p, const std::string& field) {
+    const auto opt = optional_state_keys(p);
+    return std::find(opt.begin(), opt.end(), field) != opt.end();
+  };
 
   // ---- parse and validate everything before changing anything ----
   std::optional<int64_t> step;
@@ -176,7 +180,8 @@ void Optimizer::load_state_dict(const nn::StateDict& sd) {
       size_t dot = rest.find('.');
       size_t i = 0;
       if (dot != std::string::npos && parse_index(std::string_view(rest).substr(0, dot), i) &&
-          key_set.count(rest.substr(dot + 1))) {
+          (key_set.count(rest.substr(dot + 1)) ||
+           (i < params.size() && optional_key(params[i], rest.substr(dot + 1))))) {
         state_entries.push_back({key, i, rest.substr(dot + 1), t});
         continue;
       }

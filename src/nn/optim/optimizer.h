@@ -29,7 +29,8 @@ struct ParamGroup {
 //   "state.<i>.<key>"             per-parameter state; <i> is the flat index of the parameter over
 //                                 all groups in order (PyTorch's numbering), e.g. state.3.exp_avg,
 //                                 state.3.step (0-d int64). Parameters without state (never had a
-//                                 gradient) have no entries.
+//                                 gradient) have no entries. Optional keys (optional_state_keys(),
+//                                 e.g. AdamW's state.3.master_param) appear only where they exist.
 // The per-parameter tensors alias the live state (no copy, as in PyTorch): clone them for a
 // snapshot. load_state_dict() validates everything first (group count, parameters per group,
 // unknown keys, incomplete state, shapes) and only then copies, so a failed load changes nothing.
@@ -67,6 +68,9 @@ class Optimizer {
   // The state keys each parameter gets ("exp_avg", ...); "step" (if listed) is a 0-d int64 CPU tensor,
   // every other key a tensor shaped like the parameter.
   virtual std::vector<std::string> state_keys() const = 0;
+  // Keys a parameter's state may also have (load_state_dict accepts them for this parameter but
+  // does not require them), e.g. AdamW's "master_param" with master_weights. None by default.
+  virtual std::vector<std::string> optional_state_keys(const Tensor& /*param*/) const { return {}; }
   // The dtype of the parameter-shaped state (Note [low-precision optimizer state]).
   static DType state_dtype(const Tensor& param);
   // Mutable state of the parameter with this flat index.
