@@ -147,7 +147,9 @@ TEST(CudaFill, EveryDTypeNonContiguous) {
     expect_close(view, want, {0, 0}, "fill " + dn(dt));
     // elements between the slice keep their poison
     std::vector<double> all = values(base);
-    if (is_floating_point(dt)) EXPECT_TRUE(std::isnan(all[0]) && std::isnan(all[4])) << dn(dt);
+    if (is_floating_point(dt)) {
+      EXPECT_TRUE(std::isnan(all[0]) && std::isnan(all[4])) << dn(dt);
+    }
   }
 }
 

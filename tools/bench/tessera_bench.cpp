@@ -92,7 +92,7 @@ int run(const Options& opt) {
   std::string load = load_average();
   std::vector<Row> rows;
   for (const BenchCase& c : default_cases())
-    if (opt.ops.empty() || std::find(opt.ops.begin(), opt.ops.end(), c.op) != opt.ops.end()) rows.push_back({c});
+    if (opt.ops.empty() || std::find(opt.ops.begin(), opt.ops.end(), c.op) != opt.ops.end()) rows.push_back(Row{c, 0, std::nullopt});
   TESSERA_CHECK(!rows.empty(), ValueError, "tessera-bench: --ops selected no case");
   tools::TimingOptions timing;
   timing.budget_s = opt.budget_s;
