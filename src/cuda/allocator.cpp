@@ -125,21 +125,11 @@ void CachingAllocator::deallocate(void* ptr, size_t, Device device) {
 void CachingAllocator::process_pending(DeviceState& st, bool wait) {
   std::vector<Pending> still;
   for (Pending& p : st.pending) {
-    bool done = true;
-    for (cudaEvent_t e : p.events) {
-      cudaError_t r = wait ? cudaEventSynchronize(e) : cudaEventQuery(e);
-      if (r == cudaErrorNotReady) {
-        done = false;
-        break;
-      }
-      if (r != cudaSuccess) cudaGetLastError();  // an error: the work is over either way
-    }
-    if (!done) {
+    if (events_completed(p.events, wait)) {
+      st.free_blocks[p.block.stream].emplace(p.block.size, p.ptr);
+    } else {
       still.push_back(std::move(p));
-      continue;
     }
-    for (cudaEvent_t e : p.events) cudaEventDestroy(e);
-    st.free_blocks[p.block.stream].emplace(p.block.size, p.ptr);
   }
   st.pending = std::move(still);
 }

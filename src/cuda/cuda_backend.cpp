@@ -249,18 +249,13 @@ void CudaBackend::copy(const Tensor& dst, const Tensor& src) {
 // other case is the blocking copy above (PyTorch's non_blocking is likewise a hint).
 void CudaBackend::copy_non_blocking(const Tensor& dst, const Tensor& src) {
   const bool plain = dst.numel() > 0 && dst.dtype() == src.dtype() && dst.is_contiguous() && src.is_contiguous();
-  if (plain && dst.is_cuda() && src.is_cpu() && src.storage()->is_pinned()) {
-    Ctx ctx(dst);
-    TESSERA_CUDA_CHECK(cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), dst.nbytes(), cudaMemcpyHostToDevice,
-                                       ctx.stream));
-    pinned_host_allocator().record_use(src.storage()->data(), ctx.stream);
-    return;
-  }
-  if (plain && dst.is_cpu() && src.is_cuda() && dst.storage()->is_pinned()) {
-    Ctx ctx(src);
-    TESSERA_CUDA_CHECK(cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), dst.nbytes(), cudaMemcpyDeviceToHost,
-                                       ctx.stream));
-    pinned_host_allocator().record_use(dst.storage()->data(), ctx.stream);
+  const bool upload = dst.is_cuda() && src.is_cpu(), download = dst.is_cpu() && src.is_cuda();
+  const Tensor& host = upload ? src : dst;
+  if (plain && (upload || download) && host.storage()->is_pinned()) {
+    Ctx ctx(upload ? dst : src);
+    TESSERA_CUDA_CHECK(cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), dst.nbytes(),
+                                       upload ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost, ctx.stream));
+    pinned_host_allocator().record_use(host.storage()->data(), ctx.stream);
     return;
   }
   copy(dst, src);

@@ -3,6 +3,7 @@
 
 #include "tessera/cuda/allocator.h"
 #include "tessera/cuda/check.h"
+#include "tessera/cuda/runtime.h"
 
 namespace tessera::cuda {
 
@@ -11,23 +12,12 @@ PinnedHostAllocator& pinned_host_allocator() {
   return *a;
 }
 
-bool PinnedHostAllocator::ready(Block& b, bool wait) {
-  for (cudaEvent_t e : b.events) {
-    cudaError_t r = wait ? cudaEventSynchronize(e) : cudaEventQuery(e);
-    if (r == cudaErrorNotReady) return false;
-    if (r != cudaSuccess) cudaGetLastError();  // an error: the copy is over either way
-  }
-  for (cudaEvent_t e : b.events) cudaEventDestroy(e);
-  b.events.clear();
-  return true;
-}
-
 void* PinnedHostAllocator::allocate(size_t nbytes, Device) {
   if (nbytes == 0) return nullptr;
   const size_t size = CachingAllocator::round_size(nbytes);
   std::lock_guard<std::mutex> lock(mu_);
   for (size_t i = 0; i < pending_.size();) {  // blocks whose copies have finished become free
-    if (ready(pending_[i].second, false)) {
+    if (events_completed(pending_[i].second.events, false)) {
       free_.emplace(pending_[i].second.size, pending_[i].first);
       pending_.erase(pending_.begin() + std::ptrdiff_t(i));
     } else {
@@ -102,7 +92,7 @@ size_t PinnedHostAllocator::cached_bytes() {
 void PinnedHostAllocator::empty_cache() {
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& [p, b] : pending_) {
-    ready(b, true);
+    events_completed(b.events, true);
     free_.emplace(b.size, p);
   }
   pending_.clear();

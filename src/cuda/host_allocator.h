@@ -36,7 +36,6 @@ class PinnedHostAllocator final : public Allocator {
     size_t size = 0;
     std::vector<cudaEvent_t> events;
   };
-  bool ready(Block& b, bool wait);  // with mu_ held: true (and events destroyed) when all completed
   std::mutex mu_;
   std::unordered_map<void*, Block> live_;
   std::vector<std::pair<void*, Block>> pending_;  // freed while a copy may still use them

@@ -1,4 +1,5 @@
-// Error conversion for CUDA/cuBLAS return codes, device/stream/event RAII, current streams.
+// Error conversion for CUDA/cuBLAS return codes, device/stream/event RAII, current streams, and
+// the event-completion check of the allocators' deferred reuse.
 #include "tessera/cuda/runtime.h"
 
 #include <cublas_v2.h>
@@ -54,6 +55,17 @@ float Event::elapsed_ms(const Event& end) const {
   float ms = 0;
   TESSERA_CUDA_CHECK(cudaEventElapsedTime(&ms, event_, end.event_));
   return ms;
+}
+
+bool events_completed(std::vector<cudaEvent_t>& events, bool wait) {
+  for (cudaEvent_t e : events) {
+    cudaError_t r = wait ? cudaEventSynchronize(e) : cudaEventQuery(e);
+    if (r == cudaErrorNotReady) return false;
+    if (r != cudaSuccess) cudaGetLastError();
+  }
+  for (cudaEvent_t e : events) cudaEventDestroy(e);
+  events.clear();
+  return true;
 }
 
 namespace {

@@ -5,6 +5,8 @@
 
 #include <cuda_runtime_api.h>
 
+#include <vector>
+
 #include "tessera/tensor/tensor.h"
 
 namespace tessera::cuda {
@@ -77,6 +79,11 @@ class StreamGuard {
   int device_;
   cudaStream_t prev_;
 };
+
+// True when every event has completed (waiting for them when `wait`); the events are then
+// destroyed and the list cleared. An event that reports an error counts as completed (the work it
+// marks is over either way). Used by the device and pinned host allocators' deferred reuse.
+bool events_completed(std::vector<cudaEvent_t>& events, bool wait);
 
 // Tells the caching allocator that work queued on `stream` uses `t`'s memory: when the storage is
 // freed, its block is reused only after that work is done (Note [caching allocator]).
